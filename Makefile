@@ -1,0 +1,39 @@
+# Two commands for a newcomer:  `make serve`  and  `make test`.
+PYTHON ?= python
+VENV   := .venv
+PY     := $(VENV)/bin/python
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+CONFIG ?= configs/quickstart.yml
+
+.PHONY: serve test venv-serve venv-dev clean
+
+$(PY):
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 12), f"Python 3.12 is required, found {sys.version.split()[0]} (pyenv: .python-version selects 3.12)"'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+# Stamp files so a second `make` does not reinstall; they are redone when pyproject.toml changes.
+$(VENV)/.serve-installed: pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[train,serve,client]'
+	touch $@
+
+$(VENV)/.dev-installed: pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+venv-serve: $(VENV)/.serve-installed
+venv-dev: $(VENV)/.dev-installed
+
+## make serve: set up, train the quick-start model if the store has none, serve it on $(HOST):$(PORT)
+serve: venv-serve
+	@$(PY) -c 'import sys; from models_store import Store; sys.exit(0 if Store().models() else 1)' \
+		|| $(PY) -m training.fit $(CONFIG)
+	$(PY) -m serving --host $(HOST) --port $(PORT)
+
+## make test: set up and run the test suite
+test: venv-dev
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

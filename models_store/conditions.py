@@ -1,0 +1,169 @@
+"""The condition convention, in one place: physical units in, validated, as the graphs expect them.
+
+Queries name a sensor position either as ``field`` (fraction of the sensor half-diagonal) with
+``azimuth`` (degrees, 0 = +x, counter-clockwise, default 90 = +y meridian), or as ``x``, ``y``
+(fractions of the sensor half-width / half-height). Models with rotational symmetry are conditioned
+on the +y meridian; :func:`rotate_psfs` turns their kernels to the requested azimuth. Serving and the
+embedded client both go through these functions, so they answer identically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from .manifest import Manifest
+
+DEFAULT_AZIMUTH = 90.0
+
+
+class ConditionError(ValueError):
+    """A query value is missing, not a finite number, or outside what the model was trained on."""
+
+    def __init__(self, parameter: str, value: Any, allowed: str) -> None:
+        self.parameter, self.value, self.allowed = parameter, value, allowed
+        # None means the caller left it out; "depth=None is not allowed" would read like a bad value
+        shown = f"{parameter} is missing" if value is None else f"{parameter}={_show(value)} is not allowed"
+        super().__init__(f"{shown}: {allowed}")
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return np.array2string(value, threshold=6)
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _as_column(name: str, value: Any, n: int | None) -> np.ndarray:
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ConditionError(name, value, "must be a number or a list of numbers") from None
+    arr = np.atleast_1d(arr)
+    if arr.ndim != 1:
+        raise ConditionError(name, value, "must be a number or a flat list of numbers")
+    if n is not None and arr.size not in (1, n):
+        raise ConditionError(name, f"<{arr.size} values>", f"must have 1 or {n} values like the other columns")
+    return arr
+
+
+def _check_range(name: str, arr: np.ndarray, lo: float, hi: float, unit: str) -> None:
+    bad = ~np.isfinite(arr) | (arr < lo) | (arr > hi)
+    if bad.any():
+        i = int(np.argmax(bad))
+        where = f" (item {i})" if arr.size > 1 else ""
+        unit_txt = f" {unit}" if unit and unit != "1" else ""
+        raise ConditionError(f"{name}{where}", float(arr[i]), f"must be a finite number in [{lo:g}, {hi:g}]{unit_txt}")
+
+
+def resolve_conditions(
+    manifest: Manifest,
+    *,
+    field: Any = None,
+    azimuth: Any = None,
+    x: Any = None,
+    y: Any = None,
+    **physical: Any,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validate one query (scalars) or many (columns) against the manifest's trained ranges.
+
+    Returns ``(condition [N, C] float32 in the manifest's order, azimuth [N] degrees)``. Raises
+    :class:`ConditionError` naming the parameter, the value and what is allowed.
+    """
+    extra = sorted(k for k, v in physical.items() if v is not None and k not in manifest.condition_names)
+    if extra:
+        raise ConditionError(extra[0], physical[extra[0]], f"unknown parameter; this model takes {manifest.condition_names}")
+    if field is not None and (x is not None or y is not None):
+        raise ConditionError("x/y", (x, y), "give either field (+ azimuth) or x and y, not both")
+    if (x is None) != (y is None):
+        missing = "y" if y is None else "x"
+        raise ConditionError(missing, None, "x and y must be given together")
+
+    given = [v for v in (field, azimuth, x, y, *physical.values()) if v is not None]
+    n = max((np.size(v) for v in given), default=1)
+
+    lens = manifest.lens
+    if x is not None:
+        xs, ys = _as_column("x", x, n), _as_column("y", y, n)
+        _check_range("x", xs, -1.0, 1.0, "")
+        _check_range("y", ys, -1.0, 1.0, "")
+        px = xs * lens.sensor_size_mm[0] / 2
+        py = ys * lens.sensor_size_mm[1] / 2
+        field_arr = np.hypot(px, py) / lens.half_diagonal_mm
+        az = np.degrees(np.arctan2(py, px))
+        az = np.where(field_arr > 0, az, DEFAULT_AZIMUTH)
+    else:
+        if field is None:
+            trained = next((f" in [{c.min:g}, {c.max:g}]" for c in manifest.conditions if c.name == "field"), "")
+            raise ConditionError("field", None, f"give field{trained} (with optional azimuth), or x and y")
+        field_arr = _as_column("field", field, n)
+        az = _as_column("azimuth", DEFAULT_AZIMUTH if azimuth is None else azimuth, n)
+        _check_range("azimuth", az, -360.0, 360.0, "deg")
+
+    columns = []
+    for spec in manifest.conditions:
+        if spec.name == "field":
+            value = field_arr
+        else:
+            value = physical.get(spec.name)
+            if value is None:
+                raise ConditionError(spec.name, None, f"give a value in [{spec.min:g}, {spec.max:g}] {spec.unit}")
+            value = _as_column(spec.name, value, n)
+        # x/y may land a hair beyond the trained field through rounding; everything else is strict.
+        if spec.name == "field" and x is not None:
+            value = np.minimum(value, spec.max) if np.all(value <= spec.max + 1e-9) else value
+        _check_range(spec.name, value, spec.min, spec.max, spec.unit)
+        columns.append(np.broadcast_to(value, (n,)))
+    cond = np.stack(columns, axis=1).astype(np.float32)
+    return cond, np.broadcast_to(az, (n,)).astype(np.float64)
+
+
+def rotate_psfs(psfs: np.ndarray, azimuth_deg: np.ndarray, *, meridian_deg: float = DEFAULT_AZIMUTH) -> np.ndarray:
+    """Rotate kernels predicted on the meridian to their azimuth (bilinear, unit sum kept).
+
+    Array convention: row 0 is image +y, column index grows toward +x, centre at ((k-1)/2, (k-1)/2).
+    A point moved counter-clockwise on the sensor turns its PSF counter-clockwise as displayed.
+    """
+    psfs = np.asarray(psfs, dtype=np.float32)
+    n, k, _ = psfs.shape
+    phi = np.radians(np.asarray(azimuth_deg, dtype=np.float64) - meridian_deg).reshape(n)
+    out = psfs.copy()
+    todo = np.nonzero(np.abs(np.remainder(phi + np.pi, 2 * np.pi) - np.pi) > 1e-9)[0]
+    if todo.size == 0:
+        return out
+    c = (k - 1) / 2.0
+    rows, cols = np.indices((k, k), dtype=np.float64)
+    u, v = cols - c, c - rows  # image coordinates of each output pixel
+    cos, sin = np.cos(phi[todo])[:, None, None], np.sin(phi[todo])[:, None, None]
+    src_c = c + (u * cos + v * sin)
+    src_r = c - (-u * sin + v * cos)
+    r0, c0 = np.floor(src_r).astype(np.int64), np.floor(src_c).astype(np.int64)
+    fr, fc = src_r - r0, src_c - c0
+    batch = np.arange(todo.size)[:, None, None]
+    src = psfs[todo]
+
+    def tap(r: np.ndarray, cc: np.ndarray) -> np.ndarray:
+        inside = (r >= 0) & (r < k) & (cc >= 0) & (cc < k)
+        return np.where(inside, src[batch, np.clip(r, 0, k - 1), np.clip(cc, 0, k - 1)], 0.0)
+
+    rotated = (
+        tap(r0, c0) * (1 - fr) * (1 - fc)
+        + tap(r0, c0 + 1) * (1 - fr) * fc
+        + tap(r0 + 1, c0) * fr * (1 - fc)
+        + tap(r0 + 1, c0 + 1) * fr * fc
+    )
+    total = rotated.sum(axis=(1, 2), keepdims=True)
+    out[todo] = (rotated / np.where(total > 0, total, 1.0)).astype(np.float32)
+    return out
+
+
+def ranges_text(manifest: Manifest) -> Mapping[str, str]:
+    return {c.name: f"[{c.min:g}, {c.max:g}] {c.unit}" for c in manifest.conditions}
+
+
+def condition_matrix(manifest: Manifest, rows: Sequence[Mapping[str, float]]) -> np.ndarray:
+    """Rows of physical values -> [N, C] float32 in the manifest's order (no validation)."""
+    return np.array([[float(r[name]) for name in manifest.condition_names] for r in rows], dtype=np.float32)
+
+

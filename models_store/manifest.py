@@ -1,0 +1,113 @@
+"""The manifest of one published model version: the one contract between training and serving.
+
+Training writes it, the store checks it, serving and the embedded client read it. It is plain JSON
+validated by pydantic, so a file edited by hand is either understood or refused with the field named.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SCHEMA_VERSION = 1
+
+# The four graphs every version ships (see DESIGN.md); the key is the role, the value the file entry.
+GRAPH_ROLES = ("psf", "prior", "decoder", "encoder")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LensInfo(_Strict):
+    file: str = Field(description="lens prescription file name, as shipped in lenses/")
+    sha256: str
+    focal_length_mm: float
+    f_number: float
+    sensor_size_mm: tuple[float, float] = Field(description="sensor width, height [mm]")
+    sensor_resolution: tuple[int, int] = Field(description="sensor width, height [pixels]")
+    pixel_pitch_um: float
+    half_diagonal_mm: float
+    focus_m: float | None = Field(default=None, description="fixed focus distance [m]; None = infinity")
+
+
+class ConditionSpec(_Strict):
+    """One entry of the condition vector, in physical units, with its trained range."""
+
+    name: str
+    unit: str
+    min: float
+    max: float
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ConditionSpec:
+        if not (math.isfinite(self.min) and math.isfinite(self.max) and self.min < self.max):
+            raise ValueError(f"condition {self.name!r}: need finite min < max, got {self.min}..{self.max}")
+        return self
+
+
+class GraphSpec(_Strict):
+    file: str
+    inputs: list[str]
+    outputs: list[str]
+
+
+class TrainingSummary(_Strict):
+    steps: int
+    ray_traced_samples: int
+    spp: int
+    wall_time_s: float
+    config: dict[str, Any]
+
+
+class Manifest(_Strict):
+    schema_version: int = SCHEMA_VERSION
+    name: str
+    version: int = Field(ge=1)
+    created: datetime
+    lens: LensInfo
+    conditions: list[ConditionSpec]
+    kernel_size: int = Field(ge=3)
+    latent_size: int = Field(ge=1)
+    symmetry: Literal["rotational", "none"] = Field(
+        default="rotational",
+        description="rotational: the graphs are conditioned on the +y meridian and other azimuths "
+        "are served by rotating the kernel",
+    )
+    orientation: str = Field(
+        default="row 0 is image +y (top), column 0 is image -x (left); centred on the chief ray",
+        description="how PSF array axes map to the image plane",
+    )
+    graphs: dict[str, GraphSpec]
+    files: dict[str, str] = Field(description="file name -> sha256 of every file of this version")
+    training: TrainingSummary
+    evaluation: dict[str, Any] = Field(default_factory=dict, description="errors vs ray tracing")
+
+    @field_validator("graphs")
+    @classmethod
+    def _all_graphs(cls, graphs: dict[str, GraphSpec]) -> dict[str, GraphSpec]:
+        missing = [role for role in GRAPH_ROLES if role not in graphs]
+        if missing:
+            raise ValueError(f"graphs is missing {missing}; every version ships {list(GRAPH_ROLES)}")
+        return graphs
+
+    @model_validator(mode="after")
+    def _graph_files_hashed(self) -> Manifest:
+        for role, graph in self.graphs.items():
+            if graph.file not in self.files:
+                raise ValueError(f"graph {role!r} file {graph.file!r} has no sha256 entry in files")
+        return self
+
+    @property
+    def condition_names(self) -> list[str]:
+        return [c.name for c in self.conditions]
+
+    def condition(self, name: str) -> ConditionSpec:
+        for spec in self.conditions:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)

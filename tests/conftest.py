@@ -1,0 +1,91 @@
+"""Shared fixtures: a real fit of configs/ci.yml into a temporary store, and a real server on it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str, cwd: Path = ROOT, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+@pytest.fixture(scope="session")
+def fit_result(tmp_path_factory) -> dict:
+    """One real `python -m training.fit configs/ci.yml` run, shared by the whole session."""
+    base = tmp_path_factory.mktemp("fit")
+    store, runs = base / "store", base / "runs"
+    proc = run_cli("-m", "training.fit", "configs/ci.yml", "--store", str(store), f"run_dir={runs}")
+    assert proc.returncode == 0, f"fit failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    run_dir = next(runs.iterdir())
+    return {"store": store, "run_dir": run_dir, "stdout": proc.stdout, "stderr": proc.stderr}
+
+
+@pytest.fixture(scope="session")
+def trained_store(fit_result) -> Path:
+    return fit_result["store"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """`python -m serving` on a loopback port, stopped when the test session ends."""
+
+    def __init__(self, store: Path, *extra: str, env: dict | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "serving", "--store", str(store), "--host", "127.0.0.1", "--port", str(self.port),
+             *extra],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env={**os.environ, **(env or {})},
+        )
+
+    def wait(self, path: str = "/healthz", timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.proc.stdout.read()}")
+            try:
+                if httpx.get(self.url + path, timeout=1).status_code < 500:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"server on {self.url} did not answer {path} within {timeout}s")
+
+    def stop(self) -> str:
+        self.proc.terminate()
+        try:
+            out, _ = self.proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+        return out or ""
+
+
+@pytest.fixture(scope="session")
+def server(trained_store):
+    srv = ServerProcess(trained_store)
+    srv.wait("/readyz")
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def server_url(server) -> str:
+    return server.url

@@ -1,0 +1,85 @@
+"""Ray-traced PSFs of one lens with DeepLens, in the project's units.
+
+Conditions are (field, depth [m], wavelength [nm]) on the +y meridian: field is the image height as a
+fraction of the sensor half-diagonal. DeepLens wants normalised (x, y) as fractions of the sensor
+half-width / half-height, depth as a negative distance in mm and wavelength in um.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from models_store import LensInfo, sha256_file
+
+log = logging.getLogger(__name__)
+
+
+def _quiet_import_geolens():
+    # deeplens prints its device choice on import; keep run logs about this project.
+    with contextlib.redirect_stdout(io.StringIO()):
+        from deeplens import GeoLens
+    return GeoLens
+
+
+class LensTracer:
+    """A GeoLens focused once, answering PSF queries in physical units."""
+
+    def __init__(self, lens_file: str | Path, focus_m: float | None = None) -> None:
+        self.lens_file = Path(lens_file)
+        if not self.lens_file.is_file():
+            raise FileNotFoundError(f"lens file {self.lens_file} does not exist (see lenses/ for shipped lenses)")
+        GeoLens = _quiet_import_geolens()
+        with contextlib.redirect_stdout(io.StringIO()):
+            self.lens = GeoLens(str(self.lens_file), device="cpu")
+            self.focus_m = focus_m
+            self.lens.refocus(float("inf") if focus_m is None else -1000.0 * focus_m)
+        self.sensor_w, self.sensor_h = (float(v) for v in self.lens.sensor_size)
+        self.half_diagonal = float(np.hypot(self.sensor_w, self.sensor_h) / 2)
+
+    def info(self) -> LensInfo:
+        lens = self.lens
+        return LensInfo(
+            file=self.lens_file.name,
+            sha256=sha256_file(self.lens_file),
+            focal_length_mm=float(lens.foclen),
+            f_number=float(lens.fnum),
+            sensor_size_mm=(self.sensor_w, self.sensor_h),
+            sensor_resolution=tuple(int(v) for v in lens.sensor_res),
+            pixel_pitch_um=float(lens.pixel_size) * 1000.0,
+            half_diagonal_mm=self.half_diagonal,
+            focus_m=self.focus_m,
+        )
+
+    def points(self, field: np.ndarray, depth_m: np.ndarray, azimuth_deg: np.ndarray | float = 90.0) -> torch.Tensor:
+        """Physical conditions -> DeepLens normalised object points [N, 3]."""
+        field = np.asarray(field, dtype=np.float64)
+        az = np.radians(np.broadcast_to(np.asarray(azimuth_deg, dtype=np.float64), field.shape))
+        x = field * self.half_diagonal * np.cos(az) / (self.sensor_w / 2)
+        y = field * self.half_diagonal * np.sin(az) / (self.sensor_h / 2)
+        z = -1000.0 * np.asarray(depth_m, dtype=np.float64)
+        return torch.as_tensor(np.stack([x, y, z], axis=-1), dtype=torch.float32)
+
+    @torch.no_grad()
+    def psf(self, field, depth_m, wavelength_nm: float, *, ks: int, spp: int,
+            azimuth_deg: np.ndarray | float = 90.0) -> np.ndarray:
+        """PSFs [N, ks, ks] float32 (unit sum, chief-ray centred) at one wavelength."""
+        pts = self.points(np.atleast_1d(field), np.atleast_1d(depth_m), azimuth_deg)
+        out = self.lens.psf(pts, wvln=float(wavelength_nm) / 1000.0, ks=ks, spp=spp, recenter=True)
+        out = out.reshape(-1, ks, ks).float().cpu().numpy()
+        assert out.shape == (pts.shape[0], ks, ks), f"DeepLens returned {out.shape}"
+        return out
+
+    def psf_conditions(self, conditions: np.ndarray, *, ks: int, spp: int) -> np.ndarray:
+        """Rows of (field, depth, wavelength) with any mix of wavelengths -> [N, ks, ks]."""
+        conditions = np.asarray(conditions, dtype=np.float64)
+        out = np.empty((len(conditions), ks, ks), dtype=np.float32)
+        for wl in np.unique(conditions[:, 2]):
+            rows = np.nonzero(conditions[:, 2] == wl)[0]
+            out[rows] = self.psf(conditions[rows, 0], conditions[rows, 1], float(wl), ks=ks, spp=spp)
+        return out
