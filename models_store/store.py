@@ -28,6 +28,8 @@ from .manifest import Manifest
 
 MANIFEST_FILE = "manifest.json"
 DEFAULT_ALIAS = "latest"
+# mkstemp/mkdtemp make owner-only entries; a server running as another user (a container) must read them
+_FILE_MODE, _DIR_MODE = 0o644, 0o755
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -78,6 +80,7 @@ def _write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
+        os.chmod(tmp, _FILE_MODE)
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
             fh.flush()
@@ -100,7 +103,9 @@ class Store:
     def models(self) -> list[str]:
         if not self.root.is_dir():
             return []
-        return sorted(p.name for p in self.root.iterdir() if (p / "versions").is_dir() and self.versions(p.name))
+        # a stray folder whose name could never be a model is not one (and must not make listing raise)
+        return sorted(p.name for p in self.root.iterdir()
+                      if _NAME_RE.match(p.name) and (p / "versions").is_dir() and self.versions(p.name))
 
     def versions(self, name: str) -> list[int]:
         folder = self.root / check_name("model name", name) / "versions"
@@ -208,6 +213,7 @@ class Store:
         (model_dir / "versions").mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=model_dir, prefix=".publish-"))
         try:
+            staging.chmod(_DIR_MODE)
             hashes: dict[str, str] = {}
             for file, src in files.items():
                 dst = staging / file

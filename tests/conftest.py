@@ -45,21 +45,28 @@ def free_port() -> int:
 class ServerProcess:
     """`python -m serving` on a loopback port, stopped when the test session ends."""
 
-    def __init__(self, store: Path, *extra: str, env: dict | None = None) -> None:
+    def __init__(self, store: Path, *extra: str, env: dict | None = None, log_path: Path | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # A file, not a pipe: a pipe nobody reads fills up with access-log lines and blocks the server.
+        self.log_path = log_path or Path(store).parent / f"server-{self.port}.log"
+        self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "serving", "--store", str(store), "--host", "127.0.0.1", "--port", str(self.port),
              *extra],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, text=True,
             env={**os.environ, **(env or {})},
         )
+
+    def output(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text()
 
     def wait(self, path: str = "/healthz", timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.proc.stdout.read()}")
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.output()}")
             try:
                 if httpx.get(self.url + path, timeout=1).status_code < 500:
                     return
@@ -71,11 +78,12 @@ class ServerProcess:
     def stop(self) -> str:
         self.proc.terminate()
         try:
-            out, _ = self.proc.communicate(timeout=15)
+            self.proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            out, _ = self.proc.communicate()
-        return out or ""
+            self.proc.wait()
+        self.log.close()
+        return self.log_path.read_text()
 
 
 @pytest.fixture(scope="session")
@@ -89,3 +97,16 @@ def server(trained_store):
 @pytest.fixture(scope="session")
 def server_url(server) -> str:
     return server.url
+
+
+@pytest.fixture
+def empty_store(tmp_path: Path) -> Path:
+    root = tmp_path / "empty-store"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def dead_url() -> str:
+    """A URL on which nothing listens."""
+    return f"http://127.0.0.1:{free_port()}"

@@ -1,0 +1,60 @@
+"""GET /models and GET /models/{name}: what the store holds and what each model was trained on."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Response
+
+from models_store import Manifest, StoreError
+
+from ..deps import RegistryDep
+from ..registry import ModelUnavailable
+
+router = APIRouter(tags=["models"])
+
+
+def _summary(manifest: Manifest) -> dict[str, Any]:
+    """The parts of a manifest a caller needs to form queries (the full one is at /models/{name})."""
+    # through pydantic's JSON so NaN metrics become null (Starlette's encoder refuses NaN)
+    data = json.loads(manifest.model_dump_json())
+    lens = data["lens"]
+    return {
+        **{key: data[key] for key in ("version", "created", "kernel_size", "latent_size", "symmetry",
+                                      "conditions", "evaluation")},
+        "lens": {key: lens[key] for key in ("file", "focal_length_mm", "f_number", "pixel_pitch_um",
+                                            "sensor_size_mm")},
+    }
+
+
+@router.get("/models", summary="models, versions, aliases and a summary of each latest manifest")
+def list_models(registry: RegistryDep) -> list[dict[str, Any]]:
+    store, served = registry.store, registry.served()
+    out = []
+    for name in store.models():
+        entry: dict[str, Any] = {"name": name, "versions": store.versions(name), "aliases": store.aliases(name),
+                                 "served_version": served.get(name)}
+        try:  # listing must not hash every file; loading does that
+            entry["latest"] = _summary(store.manifest(name, verify=False))
+        except StoreError as exc:
+            entry["latest"], entry["error"] = None, str(exc)
+        out.append(entry)
+    return out
+
+
+@router.get("/models/{name}", summary="the full manifest of one version, including its evaluation card",
+            responses={404: {"description": "unknown model or version"}})
+def get_model(
+    registry: RegistryDep,
+    name: Annotated[str, Path(description="model name")],
+    version: Annotated[str | None, Query(description="version number or alias (default: latest)")] = None,
+) -> Response:
+    name = registry.model_name(name)
+    number = registry.version_number(name, version)
+    try:
+        manifest = registry.store.manifest(name, number, verify=False)
+    except StoreError as exc:  # unreadable manifest on disk: the server's problem, not the caller's
+        raise ModelUnavailable(str(exc)) from exc
+    # pydantic writes the JSON itself (NaN metrics become null, which Starlette's encoder would refuse)
+    return Response(manifest.model_dump_json(), media_type="application/json")
