@@ -73,7 +73,7 @@ class Manifest(_Strict):
     conditions: list[ConditionSpec]
     kernel_size: int = Field(ge=3)
     latent_size: int = Field(ge=1)
-    symmetry: Literal["rotational", "none"] = Field(
+    symmetry: Literal["rotational", "mirror", "none"] = Field(
         default="rotational",
         description="rotational: the graphs are conditioned on the +y meridian and other azimuths "
         "are served by rotating the kernel",

@@ -108,6 +108,8 @@ def test_validate_only_on_checkpoint_run_and_published_model(tmp_path):
         metrics = json.loads(proc.stdout[proc.stdout.index("{"):])
         assert 0 < metrics["rel_l1_mean"] < 2
     assert (tmp_path / "val" / "validate_only.png").is_file()
+    for name in ("config.yaml", "model_args.json", "model.safetensors"):  # a checkpoint rebuilds on its own
+        assert (tmp_path / "runs" / run_dir.split("/")[-1] / "checkpoints" / "checkpoint_1" / name).is_file()
     proc = run_cli("-m", "training.fit", CI, "--store", str(store), "--validate-only", "nope@3", *tiny(tmp_path))
     assert proc.returncode == 1 and "not in the store" in proc.stderr
 

@@ -43,6 +43,9 @@ class ConditionsConfig(_Section):
     depth: Range = Field(default=Range(min=2.0, max=100.0), description="object distance [m]")
     wavelength: Range = Field(default=Range(min=450.0, max=650.0), description="[nm]")
     focus: Range | None = Field(default=None, description="focus distance range [m]: makes focus a condition")
+    azimuth: Range | None = Field(
+        default=None, description="azimuth range [deg] within [0, 90]: makes azimuth a condition; the other "
+        "quadrants are served by exact mirror flips. None: train on the +y meridian and rotate kernels")
 
     @model_validator(mode="after")
     def _physical(self) -> ConditionsConfig:
@@ -52,15 +55,22 @@ class ConditionsConfig(_Section):
             raise ValueError("depth.min must be positive (metres in front of the lens)")
         if self.focus is not None and self.focus.min <= 0:
             raise ValueError("focus.min must be positive (metres)")
+        if self.azimuth is not None and (self.azimuth.min < 0 or self.azimuth.max > 90):
+            raise ValueError("azimuth must lie within [0, 90] deg (other quadrants are mirror images)")
         if self.wavelength.min < 300 or self.wavelength.max > 1100:
             raise ValueError("wavelength must lie within [300, 1100] nm")
         return self
+
+    def names(self) -> list[str]:
+        return [name for name, _, _ in self.columns()]
 
     def columns(self) -> list[tuple[str, float, float]]:
         """(name, min, max) in condition-vector order, the order of every graph's input."""
         cols = [("field", self.field), ("depth", self.depth), ("wavelength", self.wavelength)]
         if self.focus is not None:
             cols.append(("focus", self.focus))
+        if self.azimuth is not None:
+            cols.append(("azimuth", self.azimuth))
         return [(name, r.min, r.max) for name, r in cols]
 
 

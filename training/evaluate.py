@@ -16,22 +16,28 @@ from pathlib import Path
 
 import numpy as np
 
-from models_store import Store, StoreError, default_store_root
+from models_store import Store, StoreError, default_store_root, rotate_psfs
 
 from .config import ConfigError, RunConfig, load_config
 from .figures import error_maps
-from .predictors import Predictor, load_predictor
+from .predictors import Predictor, evaluation_columns, load_predictor, predict_oriented
 from .psf_metrics import all_errors, rel_l1, summarize
 from .raytrace import LensTracer
 from .reference import converged_reference, held_out_grid
 
 
 def _grid_conditions(cfg: RunConfig) -> tuple[np.ndarray, int, int, int]:
+    """Held-out rows in evaluation columns: the model's, plus azimuth last for a meridional model.
+    Each (wavelength, field) row of depths gets one azimuth drawn over [0, 90] deg (the other
+    quadrants are mirror images), so off-meridian quality is measured whatever the model type."""
     nf, nd, nw = cfg.evaluation.grid
-    grid = held_out_grid(cfg.conditions, nf, nd, nw, seed=cfg.seed + 2024)
-    if cfg.conditions.focus is not None:  # evaluate at the middle of the focus range
-        grid = np.concatenate([grid, np.full((len(grid), 1), 0.5 * (cfg.conditions.focus.min + cfg.conditions.focus.max))], 1)
-    return grid, nf, nd, nw
+    r = cfg.conditions
+    grid = held_out_grid(r, nf, nd, nw, seed=cfg.seed + 2024)
+    if r.focus is not None:  # evaluate at the middle of the focus range
+        grid = np.concatenate([grid, np.full((len(grid), 1), 0.5 * (r.focus.min + r.focus.max))], 1)
+    lo, hi = (r.azimuth.min, r.azimuth.max) if r.azimuth is not None else (0.0, 90.0)
+    azimuth = np.repeat(np.random.default_rng(cfg.seed + 4242).uniform(lo, hi, nw * nf), nd)
+    return np.concatenate([grid, azimuth[:, None]], 1), nf, nd, nw
 
 
 def _interp_pairs(cfg: RunConfig, grid: np.ndarray, nd: int) -> tuple[np.ndarray, np.ndarray]:
@@ -47,28 +53,29 @@ def evaluate(cfg: RunConfig, predictor: Predictor, tracer: LensTracer, out_dir: 
              progress: bool = True) -> dict:
     e, ks = cfg.evaluation, cfg.data.kernel_size
     grid, nf, nd, nw = _grid_conditions(cfg)
+    columns = evaluation_columns(cfg.conditions.names())
     pairs, mids = _interp_pairs(cfg, grid, nd)
     points = np.concatenate([grid, mids]) if len(mids) else grid
     t0 = time.perf_counter()
     ref_all = converged_reference(tracer, points, ks=ks, rays=e.rays, repeats=e.repeats, cache_dir=e.cache_dir,
-                                  progress=progress)
+                                  progress=progress, columns=columns)
     ref, ref_mid = ref_all[: len(grid)], ref_all[len(grid):]
     reference_s = time.perf_counter() - t0
 
-    cond32 = grid.astype(np.float32)
     t0 = time.perf_counter()
-    pred = predictor.predict(cond32)
+    pred = predict_oriented(predictor, grid)
     predict_s = time.perf_counter() - t0
     errors = {"surrogate": all_errors(pred, ref)}
     trace_s = {}
     for spp in e.spp_levels:
         t0 = time.perf_counter()
-        traced = tracer.psf_conditions(grid, ks=ks, spp=spp)
+        traced = tracer.psf_conditions(grid, ks=ks, spp=spp, columns=columns)
         trace_s[spp] = time.perf_counter() - t0
         errors[f"raytrace_spp{spp}"] = all_errors(traced, ref)
 
     card: dict = {
         "reference": {"points": len(grid), "grid_field_depth_wavelength": list(e.grid), "rays_per_point": e.rays,
+                      "azimuth_deg": "one per (field, wavelength), uniform over [0, 90]",
                       "independent_traces": e.repeats, "kernel_size": ks, "trace_s": round(reference_s, 1)},
         "methods": {name: summarize(errs) for name, errs in errors.items()},
         "seconds_for_all_points": {"surrogate": round(predict_s, 4),
@@ -78,9 +85,14 @@ def evaluate(cfg: RunConfig, predictor: Predictor, tracer: LensTracer, out_dir: 
     card["rel_l1_p90"] = card["methods"]["surrogate"]["rel_l1_p90"]
 
     if len(mids):
-        z = predictor.latent(pairs.reshape(-1, grid.shape[1]).astype(np.float32)).reshape(len(pairs), 2, -1)
-        via_latent = predictor.decode(z.mean(axis=1), mids.astype(np.float32))
-        direct = predictor.predict(mids.astype(np.float32))
+        # both ends share field, wavelength and azimuth; the path runs over depth
+        n_model = len(predictor.condition_names)
+        ends = pairs.reshape(-1, grid.shape[1])[:, :n_model].astype(np.float32)
+        z = predictor.latent(ends).reshape(len(pairs), 2, -1)
+        via_latent = predictor.decode(z.mean(axis=1), mids[:, :n_model].astype(np.float32))
+        if "azimuth" not in predictor.condition_names:
+            via_latent = rotate_psfs(via_latent, mids[:, -1])
+        direct = predict_oriented(predictor, mids)
         err_latent, err_direct = rel_l1(via_latent, ref_mid), rel_l1(direct, ref_mid)
         card["interpolation"] = {"pairs": len(pairs), "midpoint_rel_l1_mean": float(err_latent.mean()),
                                  "direct_rel_l1_mean": float(err_direct.mean()),
@@ -113,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = _config_for(args.target, args.config, args.overrides, store)
         predictor = load_predictor(args.target, store)
         out = Path(args.out) if args.out else _default_out(args.target)
-        card = evaluate(cfg, predictor, LensTracer(cfg.lens.file, cfg.lens.focus_m), out)
+        card = evaluate(cfg, predictor, LensTracer(cfg.lens.file, cfg.lens.focus_m, columns=cfg.conditions.names()), out)
     except (ConfigError, StoreError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -108,7 +108,7 @@ def run(cfg: RunConfig, store: Store) -> dict:
     OmegaConf.save(OmegaConf.create(cfg.model_dump(mode="json")), run_dir / "config.yaml")
     accelerator.print(f"run folder {run_dir}" + (f" (resuming {resume_from.name})" if resume_from else ""))
 
-    tracer = LensTracer(cfg.lens.file, cfg.lens.focus_m, seed=cfg.seed)
+    tracer = LensTracer(cfg.lens.file, cfg.lens.focus_m, seed=cfg.seed, columns=cfg.conditions.names())
     lens = tracer.info()
     accelerator.print(f"lens {lens.file}: f={lens.focal_length_mm:.2f} mm, f/{lens.f_number:.2f}, "
                       f"pixel {lens.pixel_pitch_um:.1f} um, focus {cfg.lens.focus_m or 'inf'} m")
@@ -158,7 +158,7 @@ def run(cfg: RunConfig, store: Store) -> dict:
 
 def validate_only(cfg: RunConfig, target: str, store: Store, out: Path | None) -> dict:
     predictor = load_predictor(target, store)
-    validator = Validator(cfg, LensTracer(cfg.lens.file, cfg.lens.focus_m))
+    validator = Validator(cfg, LensTracer(cfg.lens.file, cfg.lens.focus_m, columns=cfg.conditions.names()))
     out = out or Path(f"validation-{cfg.name}")
     return validator.run(predictor, out, "validate_only")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -93,7 +94,10 @@ def train(cfg: RunConfig, model: CVAE, dataset, run_dir: Path, accelerator: Acce
                                              **record, "kl_per_dim": per_dim}) + "\n")
                 running, count = {}, 0
             if step % cfg.checkpoint.every == 0 or step == t.steps:
-                accelerator.save_state()
+                saved = Path(accelerator.save_state())
+                if accelerator.is_main_process:  # each checkpoint rebuilds on its own: config + network args
+                    for name in ("config.yaml", "model_args.json"):
+                        shutil.copyfile(run_dir / name, saved / name)
             if validate is not None and (step % cfg.validation.every == 0 or step == t.steps):
                 accelerator.wait_for_everyone()
                 if accelerator.is_main_process:

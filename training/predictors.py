@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
-from models_store import Store
+from models_store import Store, rotate_psfs
 
 from .models.cvae import CVAE, CVAEArgs
 
@@ -66,11 +66,26 @@ class OnnxPredictor:
         return self.onnx.decode(z, condition)
 
 
+def predict_oriented(predictor: Predictor, conditions: np.ndarray) -> np.ndarray:
+    """PSFs at evaluation conditions whose last column is azimuth [deg]: a model conditioned on
+    azimuth takes it as is; a meridional model predicts on the +y meridian and rotates its kernels,
+    exactly as serving does."""
+    conditions = np.asarray(conditions, dtype=np.float32)
+    if "azimuth" in predictor.condition_names:
+        return predictor.predict(conditions)
+    return rotate_psfs(predictor.predict(conditions[:, :-1]), conditions[:, -1].astype(np.float64))
+
+
+def evaluation_columns(condition_names: list[str]) -> list[str]:
+    """The model's columns, plus azimuth last when the model is meridional."""
+    names = list(condition_names)
+    return names if "azimuth" in names else [*names, "azimuth"]
+
+
 def load_torch(path: Path) -> CVAE:
     """A run folder (model.safetensors + model_args.json) or an accelerate checkpoint folder of a run."""
     path = Path(path)
-    run = path if (path / "model_args.json").is_file() else path.parent.parent
-    args_file = run / "model_args.json"
+    args_file = path / "model_args.json"
     if not args_file.is_file():
         raise FileNotFoundError(f"{path}: not a run folder or a checkpoint of one (no model_args.json)")
     meta = json.loads(args_file.read_text())

@@ -15,6 +15,7 @@ UNITS = {
     "depth": ("m", "object distance"),
     "wavelength": ("nm", "vacuum wavelength"),
     "focus": ("m", "focus distance"),
+    "azimuth": ("deg", "direction of the field point, 0 = +x, counter-clockwise; other quadrants are mirrored"),
 }
 
 
@@ -39,7 +40,7 @@ def publish_run(cfg: RunConfig, store: Store, run_dir: Path, *, lens: LensInfo, 
         "conditions": condition_specs(cfg),
         "kernel_size": cfg.data.kernel_size,
         "latent_size": cfg.model.latent_size,
-        "symmetry": "rotational",
+        "symmetry": "mirror" if "azimuth" in cfg.conditions.names() else "rotational",
         "graphs": graphs,
         "training": training,
         "evaluation": evaluation,

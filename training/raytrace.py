@@ -19,6 +19,8 @@ from models_store import LensInfo, sha256_file
 
 log = logging.getLogger(__name__)
 
+DEFAULT_COLUMNS = ("field", "depth", "wavelength")
+
 
 def _quiet_import_geolens():
     # deeplens prints its device choice on import; keep run logs about this project.
@@ -30,7 +32,8 @@ def _quiet_import_geolens():
 class LensTracer:
     """A GeoLens focused once, answering PSF queries in physical units."""
 
-    def __init__(self, lens_file: str | Path, focus_m: float | None = None, seed: int = 0) -> None:
+    def __init__(self, lens_file: str | Path, focus_m: float | None = None, seed: int = 0,
+                 columns: list[str] | tuple[str, ...] = DEFAULT_COLUMNS) -> None:
         self.lens_file = Path(lens_file)
         if not self.lens_file.is_file():
             raise FileNotFoundError(f"lens file {self.lens_file} does not exist (see lenses/ for shipped lenses)")
@@ -43,6 +46,7 @@ class LensTracer:
         # DeepLens samples rays from torch's global generator; tracing under our own seed sequence
         # keeps training randomness independent of how much was traced (or read from a cache).
         self._seeds = np.random.default_rng(seed)
+        self.columns = list(columns)  # names of the condition columns psf_conditions receives
         self.half_diagonal = float(np.hypot(self.sensor_w, self.sensor_h) / 2)
 
     def info(self) -> LensInfo:
@@ -88,17 +92,25 @@ class LensTracer:
             self.lens.refocus(float("inf") if focus_m is None else -1000.0 * float(focus_m))
         self.focus_m = focus_m
 
-    def psf_conditions(self, conditions: np.ndarray, *, ks: int, spp: int) -> np.ndarray:
-        """Rows of (field, depth, wavelength[, focus]) in any mix -> [N, ks, ks].
+    def psf_conditions(self, conditions: np.ndarray, *, ks: int, spp: int,
+                       columns: list[str] | None = None) -> np.ndarray:
+        """Rows of conditions named by ``self.columns`` (field, depth, wavelength and optionally focus
+        and azimuth), in any mix -> [N, ks, ks].
 
         Rows are grouped by (wavelength, focus) because DeepLens traces one wavelength per call and
         focus moves the sensor."""
         conditions = np.asarray(conditions, dtype=np.float64)
+        columns = list(columns or self.columns)
+        assert conditions.shape[1] == len(columns), f"conditions {conditions.shape} vs columns {columns}"
+        col = {name: conditions[:, i] for i, name in enumerate(columns)}
+        azimuth = col.get("azimuth", np.full(len(conditions), 90.0))
+        no_focus = -1.0  # focus distances are positive; NaN would not group under np.unique
+        keys = np.stack([col["wavelength"], col.get("focus", np.full(len(conditions), no_focus))], axis=1)
         out = np.empty((len(conditions), ks, ks), dtype=np.float32)
-        keys = conditions[:, 2:4] if conditions.shape[1] > 3 else conditions[:, 2:3]
         for key in np.unique(keys, axis=0):
             rows = np.nonzero((keys == key).all(axis=1))[0]
-            if len(key) > 1:
+            if key[1] != no_focus:
                 self.refocus(float(key[1]))
-            out[rows] = self.psf(conditions[rows, 0], conditions[rows, 1], float(key[0]), ks=ks, spp=spp)
+            out[rows] = self.psf(col["field"][rows], col["depth"][rows], float(key[0]), ks=ks, spp=spp,
+                                 azimuth_deg=azimuth[rows])
         return out

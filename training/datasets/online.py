@@ -27,18 +27,20 @@ class RayTracedPSFs(Dataset):
         self.conditions = np.asarray(conditions, dtype=np.float64)
         self.psfs = np.zeros((len(self.conditions), ks, ks), dtype=np.float32)
         self.traced = np.zeros(len(self.conditions), dtype=bool)
-        self.bar = tqdm(total=len(self.conditions), desc=desc, unit="psf", disable=not progress, leave=False)
+        self.progress, self.desc, self.bar = progress, desc, None
 
     def __len__(self) -> int:
         return len(self.conditions)
 
     def _ensure(self, indices: np.ndarray) -> None:
+        if self.bar is None and not self.traced.all():  # created on first use so its rate is honest
+            self.bar = tqdm(total=len(self), desc=self.desc, unit="psf", disable=not self.progress, leave=False)
         for b in np.unique(indices[~self.traced[indices]] // self.block):
             rows = np.arange(b * self.block, min((b + 1) * self.block, len(self)))
             self.psfs[rows] = self.tracer.psf_conditions(self.conditions[rows], ks=self.ks, spp=self.spp)
             self.traced[rows] = True
             self.bar.update(len(rows))
-        if self.traced.all():
+        if self.bar is not None and self.traced.all():
             self.bar.close()
 
     def trace_all(self) -> None:

@@ -6,7 +6,7 @@ import numpy as np
 
 
 def sample_conditions(cfg, n: int, rng: np.random.Generator, block: int = 1) -> np.ndarray:
-    """[n, C] rows of (field, depth m, wavelength nm[, focus m]) for a RunConfig ``cfg``.
+    """[n, C] rows of (field, depth m, wavelength nm[, focus m][, azimuth deg]) for a RunConfig ``cfg``.
 
     PSFs change fastest toward the field edge and near focus (where the blur is small and sharp
     features move quickly with depth), so: field is drawn as u ** field_power (0.5 = uniform over the
@@ -33,4 +33,6 @@ def sample_conditions(cfg, n: int, rng: np.random.Generator, block: int = 1) -> 
     band = s.near_focus_width * (hi - lo)
     inv = np.where(near, np.clip(centre + rng.normal(0.0, band, n), lo, hi), inv)
     columns[1] = 1.0 / inv
+    if r.azimuth is not None:
+        columns.append(rng.uniform(r.azimuth.min, r.azimuth.max, n))
     return np.stack(columns, axis=1)
