@@ -21,9 +21,9 @@ def healthz() -> dict[str, str]:
 def readyz(registry: RegistryDep) -> Any:
     if not registry.ready:
         # a server started before training published anything becomes ready once a model appears
-        registry.load_all()
+        registry.refresh()
     served = registry.served()
     if not served:
         return JSONResponse(status_code=503, content={
             "status": "not ready", "detail": f"no model could be loaded from the store {registry.store.root}"})
-    return {"status": "ready", "models": served, "providers": registry.providers}
+    return {"status": "ready", "models": served, "providers": registry.provider_names}
