@@ -16,7 +16,7 @@ from models_store import Store
 
 from .batcher import Batcher
 from .cache import AnswerCache
-from .deps import require_api_key
+from .deps import Server, require_api_key
 from .errors import install_error_handlers
 from .limits import BodyLimitMiddleware
 from .metrics import Metrics, MetricsMiddleware
@@ -45,12 +45,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # loaded before the port opens: small models load in well under a second, and every later
     # request then finds its model ready
     await asyncio.to_thread(registry.refresh)
-    app.state.registry = registry
-    app.state.cache = AnswerCache(settings.cache_bytes, metrics)
-    app.state.batcher = batcher = Batcher(
-        metrics, enabled=settings.microbatch, max_rows=settings.microbatch_max,
-        max_delay_s=settings.microbatch_delay_ms / 1000, max_pending=settings.max_queue,
-        retry_after_s=settings.retry_after_s, threads=settings.compute_threads)
+    batcher = Batcher(metrics, enabled=settings.microbatch, max_rows=settings.microbatch_max,
+                      max_delay_s=settings.microbatch_delay_ms / 1000, max_pending=settings.max_queue,
+                      retry_after_s=settings.retry_after_s, threads=settings.compute_threads)
+    app.state.server = Server(settings, registry, batcher, AnswerCache(settings.cache_bytes, metrics), metrics)
     poller = start_polling(registry, settings.reload_interval_s)
     try:
         yield

@@ -33,6 +33,7 @@ from .metrics import Metrics
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+_INLINE_ROWS = 4
 
 
 @dataclass
@@ -65,7 +66,7 @@ class Batcher:
         with self._admitted(rows):
             if not self.enabled or rows >= self.max_rows:
                 self._observe(rows, 1)
-                return await self.call(model.psf_at, condition, azimuth)
+                return await self._compute(model, condition, azimuth)
             future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
             self._queue_for(model).put_nowait(_Job(condition, azimuth, future))
             return await future
@@ -136,11 +137,11 @@ class Batcher:
         self._observe(rows, len(jobs))
         try:
             if len(jobs) == 1:
-                out = await self.call(model.psf_at, jobs[0].condition, jobs[0].azimuth)
+                out = await self._compute(model, jobs[0].condition, jobs[0].azimuth)
             else:
                 condition = np.concatenate([j.condition for j in jobs])
                 azimuth = np.concatenate([j.azimuth for j in jobs])
-                out = await self.call(model.psf_at, condition, azimuth)
+                out = await self._compute(model, condition, azimuth)
         except Exception as exc:  # every caller of the batch hears about it
             log.exception("%s@%s: a batch of %d PSFs failed", model.name, model.version, rows)
             for j in jobs:
@@ -152,6 +153,13 @@ class Batcher:
             if not j.future.done():  # a caller that went away has cancelled its future
                 j.future.set_result(out[start:start + j.rows])
             start += j.rows
+
+    async def _compute(self, model: OnnxModel, condition: np.ndarray, azimuth: np.ndarray) -> np.ndarray:
+        # A few PSFs on an idle server take less time than handing them to a thread and back;
+        # anything larger, or with other requests about, runs in the pool and leaves the loop free.
+        if len(condition) <= _INLINE_ROWS and not self._others_on_their_way():
+            return model.psf_at(condition, azimuth)
+        return await self.call(model.psf_at, condition, azimuth)
 
     def _observe(self, rows: int, requests: int) -> None:
         self.metrics.batch_size.observe(rows)

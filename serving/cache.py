@@ -38,6 +38,8 @@ class AnswerCache:
         """Store ``value`` (made read-only) unless it alone exceeds the bound; returns it."""
         if self._lru is None or value.nbytes > self.max_bytes:
             return value
+        if value.base is not None:  # a slice of a merged batch: keep only its own rows alive
+            value = value.copy()
         value.setflags(write=False)
         with self._lock:
             self._lru[key] = value

@@ -1,7 +1,7 @@
 """Server settings: one pydantic-settings object, read from ``PSF_*`` environment variables.
 
 ``create_app(settings)`` keeps the object on the app and routes read it from there
-(``deps.SettingsDep``); without an argument it is :func:`get_settings`, read once from the
+(``deps.Server``); without an argument it is :func:`get_settings`, read once from the
 environment. README.md ("Serving settings") lists every variable.
 """
 

@@ -6,7 +6,7 @@ import hashlib
 
 from fastapi import APIRouter, Response
 
-from ..deps import BatcherDep, CacheDep, RegistryDep, SettingsDep, model_for
+from ..deps import ServerDep
 from ..encoding import respond
 from ..limits import check_size
 from .params import ArrayFormatQuery, Conditions, npy_responses
@@ -18,18 +18,15 @@ router = APIRouter(tags=["psf"])
              summary="PSFs for many conditions, given as columns (lists of equal length, or single numbers)")
 async def post_batch(
     body: Conditions,
-    registry: RegistryDep,
-    batcher: BatcherDep,
-    cache: CacheDep,
-    settings: SettingsDep,
+    server: ServerDep,
     fmt: ArrayFormatQuery = "npy",
 ) -> Response:
-    check_size("conditions", body.rows(), settings.max_batch, "PSF_MAX_BATCH")
-    onnx = await model_for(registry, *body.model_version())
+    check_size("conditions", body.rows(), server.settings.max_batch, "PSF_MAX_BATCH")
+    onnx = await server.model(body.model, body.version)
     condition, azimuth = onnx.conditions(**body.query())
     digest = hashlib.blake2b(condition.tobytes() + azimuth.tobytes(), digest_size=16).digest()
     key = ("batch", onnx.name, onnx.version, digest)
-    psfs = cache.get(key)
+    psfs = server.cache.get(key)
     if psfs is None:
-        psfs = cache.put(key, await batcher.psf(onnx, condition, azimuth))
+        psfs = server.cache.put(key, await server.batcher.psf(onnx, condition, azimuth))
     return await respond(onnx, psfs, fmt)

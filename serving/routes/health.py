@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from ..deps import RegistryDep
+from ..deps import ServerDep
 
 router = APIRouter(tags=["health"])
 
@@ -18,7 +18,8 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", responses={503: {"description": "no model is loaded"}})
-def readyz(registry: RegistryDep) -> Any:
+def readyz(server: ServerDep) -> Any:
+    registry = server.registry
     if not registry.ready:
         # a server started before training published anything becomes ready once a model appears
         registry.refresh()

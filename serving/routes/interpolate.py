@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from models_store.interpolation import Method
 
-from ..deps import BatcherDep, RegistryDep, SettingsDep, model_for
+from ..deps import ServerDep
 from ..encoding import respond
 from ..limits import check_size
 from .params import DESCRIPTIONS, ArrayFormatQuery, npy_responses
@@ -51,15 +51,13 @@ class InterpolateRequest(BaseModel):
              summary="PSFs along the latent path between two ends; json also returns the path's conditions")
 async def post_interpolate(
     body: InterpolateRequest,
-    registry: RegistryDep,
-    batcher: BatcherDep,
-    settings: SettingsDep,
+    server: ServerDep,
     fmt: ArrayFormatQuery = "npy",
 ) -> Response:
-    check_size("steps", body.steps, settings.max_steps, "PSF_MAX_STEPS")
-    onnx = await model_for(registry, body.model, None if body.version is None else str(body.version))
+    check_size("steps", body.steps, server.settings.max_steps, "PSF_MAX_STEPS")
+    onnx = await server.model(body.model, body.version)
     start, end = body.start.model_dump(exclude_none=True), body.end.model_dump(exclude_none=True)
-    psfs, path = await batcher.run(body.steps, onnx.interpolate, start, end, body.steps, body.method)
+    psfs, path = await server.batcher.run(body.steps, onnx.interpolate, start, end, body.steps, body.method)
     extra = {"method": body.method, "steps": body.steps,
              "conditions": {name: column.tolist() for name, column in path.items()}}
     return await respond(onnx, psfs, fmt, extra=extra)

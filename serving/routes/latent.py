@@ -8,7 +8,7 @@ import numpy as np
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
-from ..deps import BatcherDep, RegistryDep, SettingsDep, model_for
+from ..deps import ServerDep
 from ..encoding import check_finite, model_fields, respond
 from ..limits import check_size
 from .params import ArrayFormatQuery, Conditions, npy_responses
@@ -31,12 +31,11 @@ class DecodeRequest(Conditions):
 
 
 @router.post("/latent", response_model=LatentResponse, summary="the prior p(z | c) of each condition")
-async def post_latent(body: Conditions, registry: RegistryDep, batcher: BatcherDep,
-                      settings: SettingsDep) -> LatentResponse:
+async def post_latent(body: Conditions, server: ServerDep) -> LatentResponse:
     rows = body.rows()
-    check_size("conditions", rows, settings.max_batch, "PSF_MAX_BATCH")
-    onnx = await model_for(registry, *body.model_version())
-    mu, logvar = await batcher.run(rows, partial(onnx.latent, **body.query()))
+    check_size("conditions", rows, server.settings.max_batch, "PSF_MAX_BATCH")
+    onnx = await server.model(body.model, body.version)
+    mu, logvar = await server.batcher.run(rows, partial(onnx.latent, **body.query()))
     check_finite(onnx, np.concatenate([mu, logvar]))
     return LatentResponse(**model_fields(onnx), mu=mu.tolist(), logvar=logvar.tolist())
 
@@ -44,13 +43,11 @@ async def post_latent(body: Conditions, registry: RegistryDep, batcher: BatcherD
 @router.post("/decode", responses=npy_responses("[N, k, k]"), summary="PSFs decoded from given latents")
 async def post_decode(
     body: DecodeRequest,
-    registry: RegistryDep,
-    batcher: BatcherDep,
-    settings: SettingsDep,
+    server: ServerDep,
     fmt: ArrayFormatQuery = "npy",
 ) -> Response:
     rows = max(body.rows(), len(body.z))
-    check_size("conditions", rows, settings.max_batch, "PSF_MAX_BATCH")
-    onnx = await model_for(registry, *body.model_version())
-    psfs = await batcher.run(rows, partial(onnx.decode, body.z, **body.query()))
+    check_size("conditions", rows, server.settings.max_batch, "PSF_MAX_BATCH")
+    onnx = await server.model(body.model, body.version)
+    psfs = await server.batcher.run(rows, partial(onnx.decode, body.z, **body.query()))
     return await respond(onnx, psfs, fmt)

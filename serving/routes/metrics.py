@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from ..deps import MetricsDep
+from ..deps import ServerDep
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-def metrics(metrics: MetricsDep) -> Response:
-    body, content_type = metrics.render()
+async def metrics(server: ServerDep) -> Response:
+    body, content_type = server.metrics.render()
     return Response(body, media_type=content_type)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..encoding import NPY_MEDIA_TYPE, ArrayFormat
+from ..encoding import NPY_MEDIA_TYPE, ArrayFormat, Format
 
 RANGES = "within the model's trained range (see GET /models/{name})"
 DESCRIPTIONS = {
@@ -26,15 +26,44 @@ DESCRIPTIONS = {
 COLUMNS = ("field", "azimuth", "x", "y", "depth", "wavelength", "focus")
 
 
-def q(name: str) -> Any:
-    return Query(description=DESCRIPTIONS[name])
-
-
-OptionalFloat = float | None
-ModelQuery = Annotated[str | None, q("model")]
-VersionQuery = Annotated[str | None, q("version")]
 ArrayFormatQuery = Annotated[ArrayFormat, Query(alias="format", description="npy (float32 .npy bytes, the "
                                                 "default) or json")]
+_FORMATS = "json, npy (float32 .npy bytes) or png (a preview for people)"
+
+
+def _described(name: str, **kwargs: Any) -> Any:
+    return Field(default=None, description=DESCRIPTIONS[name], **kwargs)
+
+
+class PSFQuery(BaseModel):
+    """GET /psf"""
+
+    field: float | None = _described("field")
+    depth: float | None = _described("depth")
+    wavelength: float | None = _described("wavelength")
+    azimuth: float | None = _described("azimuth")
+    x: float | None = _described("x")
+    y: float | None = _described("y")
+    focus: float | None = _described("focus")
+    model: str | None = _described("model")
+    version: str | None = _described("version")
+    fmt: Format = Field(default="json", alias="format", description=_FORMATS + "; default json")
+
+    def query(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in COLUMNS}
+
+
+class GridQuery(BaseModel):
+    """GET /psf/grid"""
+
+    nx: int = Field(description="tiles across; tile i is centred at x = -1 + (2i + 1) / nx [1]")
+    ny: int = Field(description="tiles down; tile j is centred at y = 1 - (2j + 1) / ny [1] (row 0 is the top, +y)")
+    depth: float | None = _described("depth")
+    wavelength: float | None = _described("wavelength")
+    focus: float | None = _described("focus")
+    model: str | None = _described("model")
+    version: str | None = _described("version")
+    fmt: Format = Field(default="npy", alias="format", description=_FORMATS + "; default npy [ny, nx, k, k]")
 
 
 def npy_responses(shape: str, *, png: bool = False) -> dict[int | str, dict[str, Any]]:
@@ -81,6 +110,3 @@ class Conditions(BaseModel):
 
     def rows(self) -> int:
         return max((len(v) if isinstance(v, list) else 1 for v in self.query().values() if v is not None), default=1)
-
-    def model_version(self) -> tuple[str | None, str | None]:
-        return self.model, None if self.version is None else str(self.version)
