@@ -3,48 +3,35 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from models_store.interpolation import Method
 
 from ..deps import ServerDep
 from ..encoding import respond
 from ..limits import check_size
-from .params import DESCRIPTIONS, ArrayFormatQuery, npy_responses
+from .params import ArrayFormatQuery, ModelChoice, Position, npy_responses
 
 router = APIRouter(tags=["latent space"])
 
 
-def _d(name: str) -> object:
-    return Field(default=None, description=DESCRIPTIONS[name])
-
-
-class Endpoint(BaseModel):
+class Endpoint(Position):
     """One end of the path: a condition, optionally with a measured PSF at it."""
 
     model_config = ConfigDict(extra="forbid")
 
-    field: float | None = _d("field")
-    azimuth: float | None = _d("azimuth")
-    x: float | None = _d("x")
-    y: float | None = _d("y")
-    depth: float | None = _d("depth")
-    wavelength: float | None = _d("wavelength")
-    focus: float | None = _d("focus")
     psf: list[list[float]] | None = Field(
         default=None, description="a measured k x k PSF at this condition (row 0 = image +y, as served); its "
         "encoder mean is used as this end's latent instead of the prior mean")
 
 
-class InterpolateRequest(BaseModel):
+class InterpolateRequest(ModelChoice):
     model_config = ConfigDict(extra="forbid")
 
     start: Endpoint
     end: Endpoint
     steps: int = Field(description="points on the path, both ends included (>= 2; at most the server's limit)")
     method: Method = Field(default="linear", description="linear, or slerp (great circle) in latent space")
-    model: str | None = Field(default=None, description=DESCRIPTIONS["model"])
-    version: str | int | None = Field(default=None, description=DESCRIPTIONS["version"])
 
 
 @router.post("/interpolate", responses=npy_responses("[steps, k, k]"),

@@ -31,29 +31,39 @@ ArrayFormatQuery = Annotated[ArrayFormat, Query(alias="format", description="npy
 _FORMATS = "json, npy (float32 .npy bytes) or png (a preview for people)"
 
 
-def _described(name: str, **kwargs: Any) -> Any:
-    return Field(default=None, description=DESCRIPTIONS[name], **kwargs)
+def _described(name: str) -> Any:
+    return Field(default=None, description=DESCRIPTIONS[name])
 
 
-class PSFQuery(BaseModel):
-    """GET /psf"""
+class ModelChoice(BaseModel):
+    """Which model and version answer (every route takes them)."""
+
+    model: str | None = _described("model")
+    version: str | int | None = _described("version")
+
+
+class Position(BaseModel):
+    """One condition: a sensor position, depth, wavelength (and focus), as scalars."""
 
     field: float | None = _described("field")
-    depth: float | None = _described("depth")
-    wavelength: float | None = _described("wavelength")
     azimuth: float | None = _described("azimuth")
     x: float | None = _described("x")
     y: float | None = _described("y")
+    depth: float | None = _described("depth")
+    wavelength: float | None = _described("wavelength")
     focus: float | None = _described("focus")
-    model: str | None = _described("model")
-    version: str | None = _described("version")
-    fmt: Format = Field(default="json", alias="format", description=_FORMATS + "; default json")
 
     def query(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in COLUMNS}
 
 
-class GridQuery(BaseModel):
+class PSFQuery(Position, ModelChoice):
+    """GET /psf"""
+
+    fmt: Format = Field(default="json", alias="format", description=_FORMATS + "; default json")
+
+
+class GridQuery(ModelChoice):
     """GET /psf/grid"""
 
     nx: int = Field(description="tiles across; tile i is centred at x = -1 + (2i + 1) / nx [1]")
@@ -61,8 +71,6 @@ class GridQuery(BaseModel):
     depth: float | None = _described("depth")
     wavelength: float | None = _described("wavelength")
     focus: float | None = _described("focus")
-    model: str | None = _described("model")
-    version: str | None = _described("version")
     fmt: Format = Field(default="npy", alias="format", description=_FORMATS + "; default npy [ny, nx, k, k]")
 
 
@@ -90,7 +98,7 @@ def _column(name: str) -> Any:
 Column = list[float] | float | None
 
 
-class Conditions(BaseModel):
+class Conditions(ModelChoice):
     """Conditions as columns: lists of equal length, or single numbers shared by every row."""
 
     model_config = ConfigDict(extra="forbid")
@@ -102,8 +110,6 @@ class Conditions(BaseModel):
     depth: Column = _column("depth")
     wavelength: Column = _column("wavelength")
     focus: Column = _column("focus")
-    model: str | None = Field(default=None, description=DESCRIPTIONS["model"])
-    version: str | int | None = Field(default=None, description=DESCRIPTIONS["version"])
 
     def query(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in COLUMNS}
