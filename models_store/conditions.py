@@ -41,6 +41,8 @@ def _as_column(name: str, value: Any, n: int | None) -> np.ndarray:
     except (TypeError, ValueError):
         raise ConditionError(name, value, "must be a number or a list of numbers") from None
     arr = np.atleast_1d(arr)
+    if arr.size == 0:
+        raise ConditionError(name, "[]", "must hold at least one value")
     if arr.ndim != 1:
         raise ConditionError(name, value, "must be a number or a flat list of numbers")
     if n is not None and arr.size not in (1, n):
