@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from models_store import rotate_psfs
-from training.data import RayTracedPSFs, sample_conditions
 from training.config import load_config
+from training.datasets import sample_conditions
+from training.datasets.online import RayTracedPSFs
 from training.raytrace import LensTracer
 
 KS, SPP = 16, 20000
@@ -60,7 +61,7 @@ def test_orientation_row0_is_plus_y_and_rotation_matches_deeplens(tracer):
 
 def test_index_only_dataset_traces_on_demand_and_caches(tracer):
     cfg = load_config("configs/ci.yml")
-    cond = sample_conditions(cfg.conditions, 12, np.random.default_rng(0), block=4)
+    cond = sample_conditions(cfg, 12, np.random.default_rng(0), block=4)
     assert len(np.unique(cond[:4, 2])) == 1 and len(np.unique(cond[:, 2])) == 3
     ds = RayTracedPSFs(tracer, cond, ks=KS, spp=512, block=4, progress=False)
     assert not ds.traced.any()
