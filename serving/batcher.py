@@ -58,13 +58,14 @@ class Batcher:
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="onnx")
         self._queues: dict[tuple[str, int], asyncio.Queue[_Job]] = {}
         self._workers: dict[tuple[str, int], asyncio.Task[None]] = {}
+        self._running: set[tuple[str, int]] = set()  # model versions with a batch being computed
 
     # -- public ---------------------------------------------------------------------------------
     async def psf(self, model: OnnxModel, condition: np.ndarray, azimuth: np.ndarray) -> np.ndarray:
         """``model.psf_at(condition, azimuth)``, merged with concurrent queries when batching is on."""
         rows = len(condition)
         with self._admitted(rows):
-            if not self.enabled or rows >= self.max_rows:
+            if not self.enabled or rows >= self.max_rows or self._alone(model, rows):
                 self._observe(rows, 1)
                 return await self._compute(model, condition, azimuth)
             future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
@@ -105,6 +106,13 @@ class Batcher:
                                                                           name=f"batcher {key}")
         return queue
 
+    def _alone(self, model: OnnxModel, rows: int) -> bool:
+        """A small query on an idle server: nothing to merge with, so skip the queue's hand-offs."""
+        key = (model.name, model.version)
+        queue = self._queues.get(key)
+        return (rows <= _INLINE_ROWS and key not in self._running and (queue is None or queue.empty())
+                and not self._others_on_their_way())
+
     def _others_on_their_way(self) -> bool:
         return self.metrics.active_requests > self._requests_inside
 
@@ -135,6 +143,8 @@ class Batcher:
 
     async def _run_batch(self, model: OnnxModel, jobs: list[_Job], rows: int) -> None:
         self._observe(rows, len(jobs))
+        key = (model.name, model.version)
+        self._running.add(key)
         try:
             if len(jobs) == 1:
                 out = await self._compute(model, jobs[0].condition, jobs[0].azimuth)
@@ -148,6 +158,8 @@ class Batcher:
                 if not j.future.done():
                     j.future.set_exception(exc)
             return
+        finally:
+            self._running.discard(key)
         start = 0
         for j in jobs:
             if not j.future.done():  # a caller that went away has cancelled its future
