@@ -65,6 +65,9 @@ class Batcher:
         """``model.psf_at(condition, azimuth)``, merged with concurrent queries when batching is on."""
         rows = len(condition)
         with self._admitted(rows):
+            # Let requests that arrived with this one reach the batcher before judging it alone:
+            # one event-loop turn, far cheaper than the queue's hand-offs.
+            await asyncio.sleep(0)
             if not self.enabled or rows >= self.max_rows or self._alone(model, rows):
                 self._observe(rows, 1)
                 return await self._compute(model, condition, azimuth)
