@@ -5,10 +5,11 @@ for the same model version that arrive together are concatenated into one ``Onnx
 (one onnxruntime run plus one vectorised rotation) and the rows are split back to their callers.
 Each row's answer does not depend on the other rows in its batch, so merging changes no bits.
 
-When to run: a worker per model version takes the first waiting query and adds every query already
-queued; it then waits for more (at most ``max_delay_s``) only while other HTTP requests are in
-flight that have not reached the queue yet. An idle server so answers a lone query at once, and a
-busy one fills its batches. One call per model version runs at a time; queries arriving meanwhile
+When to run: a small query on an idle server (no other request in flight, nothing queued or
+running for its model) is computed at once, in the event loop. Otherwise it is queued: a worker per
+model version takes the first waiting query and adds every query already queued; it then waits for
+more (at most ``max_delay_s``) only while other HTTP requests are in flight that have not reached
+the queue yet. One call per model version runs at a time, in a thread; queries arriving meanwhile
 form the next batch.
 
 Admission: PSFs admitted and not yet answered are counted; a request that would push the count past
