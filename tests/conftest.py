@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -10,6 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,15 +28,23 @@ def fit_result(tmp_path_factory) -> dict:
     """One real `python -m training.fit configs/ci.yml` run, shared by the whole session."""
     base = tmp_path_factory.mktemp("fit")
     store, runs = base / "store", base / "runs"
-    proc = run_cli("-m", "training.fit", "configs/ci.yml", "--store", str(store), f"run_dir={runs}")
+    # 300 s is not enough for the ci fit on two cores shared with other work (110-250 s seen here)
+    proc = run_cli("-m", "training.fit", "configs/ci.yml", "--store", str(store), f"run_dir={runs}", timeout=900)
     assert proc.returncode == 0, f"fit failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     run_dir = next(runs.iterdir())
     return {"store": store, "run_dir": run_dir, "stdout": proc.stdout, "stderr": proc.stderr}
 
 
 @pytest.fixture(scope="session")
-def trained_store(fit_result) -> Path:
-    return fit_result["store"]
+def trained_store(request, tmp_path_factory) -> Path:
+    """The store of the session's fit; PSF_TEST_STORE=DIR (a store holding a configs/ci.yml model
+    named ci) skips the fit for tests that only need the store, on a busy machine. It is copied."""
+    reuse = os.environ.get("PSF_TEST_STORE")
+    if reuse:
+        copy = tmp_path_factory.mktemp("reused") / "store"
+        shutil.copytree(reuse, copy)
+        return copy
+    return request.getfixturevalue("fit_result")["store"]
 
 
 def free_port() -> int:
@@ -97,6 +108,46 @@ def server(trained_store):
 @pytest.fixture(scope="session")
 def server_url(server) -> str:
     return server.url
+
+
+@pytest.fixture(scope="session")
+def local_model(trained_store: Path):
+    """The served model, in this process (what every HTTP answer must equal)."""
+    from models_store.runtime import OnnxModel
+
+    return OnnxModel.from_store(trained_store, "ci")
+
+
+@pytest.fixture(scope="session")
+def http(server_url: str):
+    with httpx.Client(base_url=server_url, timeout=30.0) as client:
+        yield client
+
+
+def load_npy(response: httpx.Response) -> np.ndarray:
+    """The array of a 200 npy response (fails with the server's message otherwise)."""
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/x-npy"
+    return np.load(io.BytesIO(response.content), allow_pickle=False)
+
+
+def republish(root: Path, name: str = "ci", aliases: tuple[str, ...] = ("latest",)) -> int:
+    """Publish the latest version's files again as a new version; returns its number."""
+    from models_store import Store
+
+    store = Store(root)
+    manifest = store.manifest(name)
+    folder = store.version_dir(name, manifest.version)
+    fields = manifest.model_dump(exclude={"name", "version", "files"})
+    return store.publish(name, {file: folder / file for file in manifest.files}, fields, aliases=aliases).version
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The sum of the Prometheus samples called ``name`` with these labels in /metrics text (0 if none)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+               if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()))
 
 
 @pytest.fixture

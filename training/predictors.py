@@ -63,7 +63,7 @@ class OnnxPredictor:
         return self.onnx.prior(condition)[0]
 
     def decode(self, z: np.ndarray, condition: np.ndarray) -> np.ndarray:
-        return self.onnx.decode(z, condition)
+        return self.onnx.decode_condition(z, condition)
 
 
 def predict_oriented(predictor: Predictor, conditions: np.ndarray) -> np.ndarray:
