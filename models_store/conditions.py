@@ -107,6 +107,8 @@ def resolve_conditions(
     for spec in manifest.conditions:
         if spec.name == "field":
             value = field_arr
+        elif spec.name == "azimuth":  # mirror-symmetric models are conditioned on the first quadrant
+            value = fold_azimuth(az)[0]
         else:
             value = physical.get(spec.name)
             if value is None:
@@ -119,6 +121,46 @@ def resolve_conditions(
         columns.append(np.broadcast_to(value, (n,)))
     cond = np.stack(columns, axis=1).astype(np.float32)
     return cond, np.broadcast_to(az, (n,)).astype(np.float64)
+
+
+def fold_azimuth(azimuth_deg: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Azimuth -> (azimuth in [0, 90], flip rows?, flip columns?).
+
+    For a rotationally symmetric lens the PSF at -a is the PSF at a mirrored top-bottom, and at
+    180 - a mirrored left-right; on the pixel grid these mirrors are exact (no resampling), unlike a
+    rotation. Quadrant II mirrors columns, III both, IV rows.
+    """
+    a = np.remainder(np.asarray(azimuth_deg, dtype=np.float64), 360.0)
+    q2, q3, q4 = (a > 90) & (a <= 180), (a > 180) & (a < 270), a >= 270
+    folded = np.select([q2, q3, q4], [180.0 - a, a - 180.0, 360.0 - a], a)
+    return folded, q3 | q4, q2 | q3
+
+
+def mirror_psfs(psfs: np.ndarray, azimuth_deg: np.ndarray) -> np.ndarray:
+    """First-quadrant kernels -> kernels at their azimuths by exact flips (self-inverse)."""
+    psfs = np.array(psfs, dtype=np.float32, copy=True)
+    _, flip_rows, flip_cols = fold_azimuth(np.broadcast_to(azimuth_deg, (len(psfs),)))
+    psfs[flip_rows] = psfs[flip_rows, ::-1, :]
+    psfs[flip_cols] = psfs[flip_cols, :, ::-1]
+    return psfs
+
+
+def orient_psfs(symmetry: str, psfs: np.ndarray, azimuth_deg: np.ndarray) -> np.ndarray:
+    """Kernels in the model's frame -> kernels at their azimuths, for a manifest's ``symmetry``."""
+    if symmetry == "rotational":
+        return rotate_psfs(psfs, azimuth_deg)
+    if symmetry == "mirror":
+        return mirror_psfs(psfs, azimuth_deg)
+    return psfs
+
+
+def to_model_frame(symmetry: str, psfs: np.ndarray, azimuth_deg: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`orient_psfs`: kernels seen at their azimuths, in the model's frame."""
+    if symmetry == "rotational":
+        return to_meridian(psfs, azimuth_deg)
+    if symmetry == "mirror":
+        return mirror_psfs(psfs, azimuth_deg)
+    return psfs
 
 
 def rotate_psfs(psfs: np.ndarray, azimuth_deg: np.ndarray, *, meridian_deg: float = DEFAULT_AZIMUTH) -> np.ndarray:

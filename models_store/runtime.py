@@ -25,7 +25,14 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from .conditions import ConditionError, resolve_conditions, rotate_psfs, sensor_grid, to_meridian
+from .conditions import (
+    ConditionError,
+    fold_azimuth,
+    orient_psfs,
+    resolve_conditions,
+    sensor_grid,
+    to_model_frame,
+)
 from .interpolation import latent_path, lerp, path_weights
 from .manifest import Manifest
 from .store import Store
@@ -142,8 +149,9 @@ class OnnxModel:
         return resolve_conditions(self.manifest, **query)
 
     def orient(self, psfs: np.ndarray, azimuth: np.ndarray) -> np.ndarray:
-        """Meridian PSFs -> PSFs at their azimuths (a no-op for models without rotational symmetry)."""
-        return rotate_psfs(psfs, azimuth) if self.manifest.symmetry == "rotational" else psfs
+        """PSFs in the model's frame -> PSFs at their azimuths: a rotation for meridional models,
+        exact mirror flips for models conditioned on the first-quadrant azimuth."""
+        return orient_psfs(self.manifest.symmetry, psfs, azimuth)
 
     def psf_at(self, condition: np.ndarray, azimuth: np.ndarray) -> np.ndarray:
         """Validated conditions and azimuths -> [N, k, k] PSFs: the unit of work the server batches."""
@@ -199,6 +207,8 @@ class OnnxModel:
         (c0, a0, z0), (c1, a1, z1) = self._endpoint("start", start), self._endpoint("end", end)
         condition = lerp(c0, c1, t).astype(np.float32)
         azimuth = lerp(a0, a1, t)[:, 0]
+        if "azimuth" in self.manifest.condition_names:  # the folded column follows the path's azimuth
+            condition[:, self.manifest.condition_names.index("azimuth")] = fold_azimuth(azimuth)[0]
         z = latent_path(z0, z1, t, method)
         psfs = self.orient(self.decode_condition(z, condition), azimuth)
         path = {"t": t, "azimuth": azimuth}
@@ -220,9 +230,8 @@ class OnnxModel:
             mu, _ = self.prior(condition)
         else:
             kernel = self._check_kernel(f"{side}.psf", measured)
-            # the graphs are meridional: turn the measured kernel back onto the +y meridian first
-            if self.manifest.symmetry == "rotational":
-                kernel = to_meridian(kernel, azimuth)
+            # the graphs work in the model's frame (meridian or first quadrant): bring the kernel there
+            kernel = to_model_frame(self.manifest.symmetry, kernel, azimuth)
             mu, _ = self.encode(kernel, condition)
         return condition[0], azimuth, mu[0]
 
