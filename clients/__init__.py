@@ -24,9 +24,22 @@ from ._exceptions import (
 from ._grid import grid_positions
 from ._http import DEFAULT_BASE_URL, DEFAULT_RETRIES, DEFAULT_TIMEOUT
 from ._local import LocalPSFModel
+from ._render import (
+    DEFAULT_GRID,
+    DEFAULT_RGB_NM,
+    blur,
+    depth_layers,
+    fetch_psf_grid,
+    linear_to_srgb,
+    render,
+    resample_kernels,
+    srgb_to_linear,
+)
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "DEFAULT_GRID",
+    "DEFAULT_RGB_NM",
     "DEFAULT_RETRIES",
     "DEFAULT_TIMEOUT",
     "AsyncPSFClient",
@@ -44,5 +57,12 @@ __all__ = [
     "ServerError",
     "TransportError",
     "UnauthorizedError",
+    "blur",
+    "depth_layers",
+    "fetch_psf_grid",
     "grid_positions",
+    "linear_to_srgb",
+    "render",
+    "resample_kernels",
+    "srgb_to_linear",
 ]
