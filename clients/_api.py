@@ -46,22 +46,25 @@ class PSFMethods:
     (number or alias) default to the source's default model and its ``latest`` version.
 
     Kernels are float32 :class:`PSFArray` s (non-negative, unit sum, row 0 is image +y, columns grow
-    toward +x) whose ``.meta`` gives model, version, kernel size and pixel pitch.
+    toward +x) whose ``.meta`` gives model, version, kernel size and pixel pitch. ``depth`` and
+    ``wavelength`` are required; leaving one out gets the server's message naming the trained range.
     """
 
     def _do(self, op: Op) -> Any:  # pragma: no cover - every source overrides it
         raise NotImplementedError
 
-    def psf(self, *, depth: Number, wavelength: Number, field: Number | None = None, azimuth: Number | None = None,
-            x: Number | None = None, y: Number | None = None, focus: Number | None = None,
-            model: str | None = None, version: Version = None) -> np.ndarray:
+    def psf(self, *, depth: Number | None = None, wavelength: Number | None = None,
+            field: Number | None = None, azimuth: Number | None = None, x: Number | None = None,
+            y: Number | None = None, focus: Number | None = None, model: str | None = None,
+            version: Version = None) -> np.ndarray:
         """One PSF, float32 [k, k]."""
         return self._do(Op("psf", {**condition(field, azimuth, x, y, depth, wavelength, focus),
                                    "model": model, "version": version}))
 
-    def psf_batch(self, *, depth: Column, wavelength: Column, field: Column | None = None,
-                  azimuth: Column | None = None, x: Column | None = None, y: Column | None = None,
-                  focus: Column | None = None, model: str | None = None, version: Version = None) -> np.ndarray:
+    def psf_batch(self, *, depth: Column | None = None, wavelength: Column | None = None,
+                  field: Column | None = None, azimuth: Column | None = None, x: Column | None = None,
+                  y: Column | None = None, focus: Column | None = None, model: str | None = None,
+                  version: Version = None) -> np.ndarray:
         """Many PSFs, float32 [N, k, k], in the order of the columns.
 
         Each condition is a number or a sequence / 1-D array; those of length N give one value per PSF,
@@ -72,8 +75,8 @@ class PSFMethods:
         return self._do(Op("psf_batch", {**condition(field, azimuth, x, y, depth, wavelength, focus),
                                          "model": model, "version": version}))
 
-    def psf_grid(self, nx: int, ny: int, *, depth: Number, wavelength: Number, focus: Number | None = None,
-                 model: str | None = None, version: Version = None) -> np.ndarray:
+    def psf_grid(self, nx: int, ny: int, *, depth: Number | None = None, wavelength: Number | None = None,
+                 focus: Number | None = None, model: str | None = None, version: Version = None) -> np.ndarray:
         """PSFs on an ``ny x nx`` grid of sensor tiles, float32 [ny, nx, k, k].
 
         ``grid[j, i]`` is the PSF at the centre of tile (row j, column i): x_i = -1 + (2i+1)/nx (left to
@@ -93,16 +96,18 @@ class PSFMethods:
         return self._do(Op("interpolate", {"start": dict(start), "end": dict(end), "steps": int(steps),
                                            "method": method, "model": model, "version": version}))
 
-    def latent(self, *, depth: Column, wavelength: Column, field: Column | None = None,
-               azimuth: Column | None = None, x: Column | None = None, y: Column | None = None,
-               focus: Column | None = None, model: str | None = None, version: Version = None) -> Latent:
+    def latent(self, *, depth: Column | None = None, wavelength: Column | None = None,
+               field: Column | None = None, azimuth: Column | None = None, x: Column | None = None,
+               y: Column | None = None, focus: Column | None = None, model: str | None = None,
+               version: Version = None) -> Latent:
         """The learned prior of the latent at these conditions: ``Latent(mu, logvar)``, each [N, L]."""
         return self._do(Op("latent", {**condition(field, azimuth, x, y, depth, wavelength, focus),
                                       "model": model, "version": version}))
 
-    def decode(self, z: Any, *, depth: Column, wavelength: Column, field: Column | None = None,
-               azimuth: Column | None = None, x: Column | None = None, y: Column | None = None,
-               focus: Column | None = None, model: str | None = None, version: Version = None) -> np.ndarray:
+    def decode(self, z: Any, *, depth: Column | None = None, wavelength: Column | None = None,
+               field: Column | None = None, azimuth: Column | None = None, x: Column | None = None,
+               y: Column | None = None, focus: Column | None = None, model: str | None = None,
+               version: Version = None) -> np.ndarray:
         """Decode latents ``z`` [N, L] (or [L]) at these conditions into PSFs, float32 [N, k, k]."""
         return self._do(Op("decode", {"z": z, **condition(field, azimuth, x, y, depth, wavelength, focus),
                                       "model": model, "version": version}))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -32,8 +33,15 @@ def fit_result(tmp_path_factory) -> dict:
 
 
 @pytest.fixture(scope="session")
-def trained_store(fit_result) -> Path:
-    return fit_result["store"]
+def trained_store(request, tmp_path_factory) -> Path:
+    """The fitted store; PSF_TEST_STORE=DIR (a store holding "ci" from configs/ci.yml) reuses a copy of
+    that one instead of fitting, for quick local runs of tests that only need a model."""
+    reuse = os.environ.get("PSF_TEST_STORE")
+    if reuse:
+        copy = tmp_path_factory.mktemp("reused") / "store"
+        shutil.copytree(reuse, copy)
+        return copy
+    return request.getfixturevalue("fit_result")["store"]
 
 
 def free_port() -> int:

@@ -114,7 +114,7 @@ def test_status_codes_map_to_error_classes(status: int, error: type[PSFError]) -
         return httpx.Response(status, json={"detail": f"said with {status}"}, headers={"Retry-After": "7"})
 
     with pytest.raises(error) as caught:
-        mock_client(handler).models()
+        mock_client(handler, retries=0).models()
     assert caught.value.status_code == status and caught.value.message == f"said with {status}"
     if error is OverloadedError:
         assert caught.value.retry_after == 7.0

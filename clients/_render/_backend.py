@@ -20,7 +20,8 @@ class NumpyOps:
         return np.asarray(x, dtype=np.float32)
 
     def pad(self, x: np.ndarray, before: int, after: int, mode: str) -> np.ndarray:
-        return np.pad(x, ((0, 0), (before, after), (before, after)), mode="reflect" if mode == "reflect" else "constant")
+        edges = ((0, 0), (before, after), (before, after))
+        return np.pad(x, edges, mode="reflect" if mode == "reflect" else "constant")
 
     def zeros(self, shape: tuple[int, ...]) -> np.ndarray:
         return np.zeros(shape, dtype=np.float32)
@@ -48,7 +49,8 @@ class TorchOps:
         return self.torch.as_tensor(x, dtype=self.torch.float32, device=self.device)
 
     def pad(self, x: Any, before: int, after: int, mode: str) -> Any:
-        return self.F.pad(x[None], (before, after, before, after), mode="reflect" if mode == "reflect" else "constant")[0]
+        edges = (before, after, before, after)
+        return self.F.pad(x[None], edges, mode="reflect" if mode == "reflect" else "constant")[0]
 
     def zeros(self, shape: tuple[int, ...]) -> Any:
         return self.torch.zeros(shape, dtype=self.torch.float32, device=self.device)
@@ -73,5 +75,5 @@ def ops_for(image: Any, backend: str | None) -> NumpyOps | TorchOps:
         try:
             return TorchOps(image.device if is_torch(image) else None)
         except ImportError as exc:
-            raise ImportError("backend='torch' needs torch (pip install torch); the numpy backend needs nothing") from exc
+            raise ImportError("backend='torch' needs torch (pip install torch); 'numpy' needs nothing") from exc
     raise ValueError(f"backend={backend!r} is not allowed: use 'numpy', 'torch' or None")
