@@ -42,6 +42,14 @@ def _translated(call: Callable[[], Any]) -> Any:
         raise InvalidRequestError(str(exc), status_code=422) from exc
 
 
+def grid_from_points(onnx: OnnxModel, nx: int, ny: int, **query: Any) -> np.ndarray:
+    """[ny, nx, k, k] from single-point queries at the tile centres (for runtimes without ``psf_grid``)."""
+    x, y = grid_positions(nx, ny)
+    gx, gy = np.meshgrid(x, y)  # [ny, nx], row j = y_j
+    psfs = onnx.psf(x=gx.ravel(), y=gy.ravel(), **query)
+    return psfs.reshape(ny, nx, *psfs.shape[1:])
+
+
 class LocalPSFModel(PSFMethods):
     """One model version, in this process; the same methods as :class:`PSFClient`.
 
@@ -113,10 +121,7 @@ class LocalPSFModel(PSFMethods):
         runtime_grid = getattr(self.onnx, "psf_grid", None)
         if runtime_grid is not None:  # the server's own computation, once models_store has it
             return self._kernels(runtime_grid(nx, ny, depth=depth, wavelength=wavelength, focus=focus))
-        x, y = grid_positions(nx, ny)
-        gx, gy = np.meshgrid(x, y)  # [ny, nx], row j = y_j
-        psfs = self.onnx.psf(x=gx.ravel(), y=gy.ravel(), depth=depth, wavelength=wavelength, focus=focus)
-        return self._kernels(psfs.reshape(ny, nx, *psfs.shape[1:]))
+        return self._kernels(grid_from_points(self.onnx, nx, ny, depth=depth, wavelength=wavelength, focus=focus))
 
     def _interpolate(self, start: dict[str, Any], end: dict[str, Any], steps: int, method: str) -> np.ndarray:
         psfs, _conditions = self.onnx.interpolate(start, end, steps, method)
