@@ -8,38 +8,26 @@ from typing import Any
 
 import httpx
 
-from ._api import Op, PSFMethods
+from ._api import Op
+from ._base import HTTPSource
 from ._batch import BatchPlan
-from ._exceptions import PayloadTooLargeError, PSFError, error_from_response, transport_error
-from ._http import DEFAULT_BASE_URL, DEFAULT_RETRIES, DEFAULT_TIMEOUT, Call, http_options, to_call
-from ._retry import DEFAULT_BACKOFF, DEFAULT_MAX_RETRY_AFTER, RetryPolicy
+from ._exceptions import PayloadTooLargeError, PSFError
+from ._http import Call, to_call
 
 
-class PSFClient(PSFMethods):
+class PSFClient(HTTPSource):
     """Client of a PSF server; one pooled HTTP connection set per client, so keep one and reuse it.
 
     >>> with PSFClient("http://127.0.0.1:8000") as client:
     ...     kernel = client.psf(field=0.5, depth=10.0, wavelength=550.0)   # float32 [k, k]
     ...     grid = client.psf_grid(8, 6, depth=10.0, wavelength=550.0)     # [6, 8, k, k]
 
-    ``retries``: how often a 503/429 or a connection failure is retried (with backoff, honouring
-    Retry-After up to ``max_retry_after`` seconds). ``max_batch``: the server's batch limit if known
-    (else learned from its first 413). ``transport`` goes to ``httpx.Client`` (tests, proxies).
-    Errors raise subclasses of :class:`PSFError`.
+    ``PSFClient(base_url, *, api_key, timeout, retries, backoff, max_retry_after, max_batch, limits,
+    transport)``: see :class:`clients._base.HTTPSource` for each setting. Errors raise subclasses of
+    :class:`PSFError`.
     """
 
-    def __init__(self, base_url: str = DEFAULT_BASE_URL, *, api_key: str | None = None,
-                 timeout: float | httpx.Timeout = DEFAULT_TIMEOUT, retries: int = DEFAULT_RETRIES,
-                 backoff: float = DEFAULT_BACKOFF, max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
-                 max_batch: int | None = None, limits: httpx.Limits | None = None,
-                 transport: httpx.BaseTransport | None = None) -> None:
-        self.base_url = base_url
-        self.max_batch = max_batch
-        self.retry = RetryPolicy(retries=retries, backoff=backoff, max_retry_after=max_retry_after)
-        self._http = httpx.Client(**http_options(base_url, api_key, timeout, limits), transport=transport)
-
-    def __repr__(self) -> str:
-        return f"PSFClient({self.base_url!r})"
+    _http_class = httpx.Client
 
     def __enter__(self) -> PSFClient:
         return self
@@ -50,13 +38,6 @@ class PSFClient(PSFMethods):
 
     def close(self) -> None:
         self._http.close()
-
-    def _do(self, op: Op) -> Any:
-        if op.name == "psf_batch":
-            return self._batch(op)
-        if op.name in ("health", "ready"):
-            return self._probe(to_call(op))
-        return self._send(to_call(op))
 
     def _batch(self, op: Op) -> Any:
         plan = BatchPlan(op, self.max_batch)
@@ -91,7 +72,5 @@ class PSFClient(PSFMethods):
         try:
             response = self._http.request(call.method, call.path, params=call.params, json=call.json)
         except httpx.TransportError as exc:
-            raise transport_error(exc, call.method, f"{self.base_url}{call.path}") from exc
-        if response.is_error:
-            raise error_from_response(response)
-        return call.parse(response)
+            raise self._unreachable(call, exc) from exc
+        return self._answer(call, response)

@@ -38,12 +38,6 @@ class Call:
     idempotent: bool = True
 
 
-def http_options(base_url: str, api_key: str | None, timeout: float | httpx.Timeout,
-                 limits: httpx.Limits | None) -> dict[str, Any]:
-    headers = {"X-API-Key": api_key} if api_key else {}
-    return {"base_url": base_url, "timeout": timeout, "headers": headers, "limits": limits or DEFAULT_LIMITS}
-
-
 def _param(value: Any) -> str:
     # numbers go out in full precision (repr round-trips), anything else as typed, for the server to judge
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):

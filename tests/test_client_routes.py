@@ -28,6 +28,7 @@ from clients._exceptions import error_from_response
 from clients._local import grid_from_points
 
 from .conftest import ServerProcess
+from .test_client_local import client, local  # noqa: F401 - the same fixtures
 
 MAX_BATCH_ENV = "PSF_MAX_BATCH"  # the serving issue's setting for the largest batch a request may hold
 LIMIT = 7
@@ -35,17 +36,6 @@ COLUMNS = {"field": np.linspace(0.0, 1.0, 20), "azimuth": np.linspace(-170.0, 17
            "depth": np.geomspace(2.0, 100.0, 20), "wavelength": np.linspace(450.0, 650.0, 20)}
 START = {"field": 0.1, "depth": 3.0, "wavelength": 500.0}
 END = {"field": 0.9, "depth": 50.0, "wavelength": 620.0}
-
-
-@pytest.fixture(scope="module")
-def local(trained_store: Path) -> LocalPSFModel:
-    return LocalPSFModel.from_store(trained_store, "ci")
-
-
-@pytest.fixture(scope="module")
-def client(server_url: str) -> Iterator[PSFClient]:
-    with PSFClient(server_url, timeout=60.0) as psf_client:
-        yield psf_client
 
 
 @pytest.fixture(scope="module")
