@@ -84,8 +84,8 @@ def _latent(response: httpx.Response) -> Latent:
     data = response.json()
     try:
         meta = PSFMeta(model=str(data["model"]), version=int(data["version"]))
-        return Latent(with_meta(np.asarray(data["mu"], dtype=np.float32).reshape(len(data["mu"]), -1), meta),
-                      with_meta(np.asarray(data["logvar"], dtype=np.float32).reshape(len(data["logvar"]), -1), meta))
+        mu, logvar = (np.atleast_2d(np.asarray(data[key], dtype=np.float32)) for key in ("mu", "logvar"))
+        return Latent(with_meta(mu, meta), with_meta(logvar, meta))
     except (KeyError, TypeError, ValueError) as exc:
         raise PSFError(f"the server's /latent answer lacks model, version, mu or logvar: {exc}",
                        status_code=response.status_code) from exc

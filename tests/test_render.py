@@ -148,3 +148,11 @@ def test_spectra_average_grids_and_depth_maps_pick_layers(trained_store: Path) -
     split = render(image, model, depth_map=near_far, layers=2, **options)
     np.testing.assert_allclose(split[:, :25], render(image, model, depth=2.0, **options)[:, :25], atol=1e-5)
     np.testing.assert_allclose(split[:, 55:], render(image, model, depth=50.0, **options)[:, 55:], atol=1e-5)
+
+
+def test_render_refuses_an_async_source_with_a_way_out() -> None:
+    from clients import AsyncPSFClient
+
+    source = AsyncPSFClient("http://127.0.0.1:9")
+    with pytest.raises(TypeError, match="blur"):
+        render(np.zeros((8, 8, 3), dtype=np.float32), source, depth=5.0)

@@ -9,6 +9,7 @@ layers summed (no occlusion: fine for smooth depth, too soft across sharp depth 
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Any
 
@@ -54,6 +55,10 @@ def fetch_psf_grid(source: Any, nx: int, ny: int, *, depth: float, wavelengths: 
     meta: PSFMeta | None = None
     for wavelength in sorted({w for spectrum in spectra for w, _ in spectrum}):
         grid = source.psf_grid(nx, ny, depth=depth, wavelength=wavelength, focus=focus, model=model, version=version)
+        if inspect.isawaitable(grid):
+            grid.close()
+            raise TypeError("render() needs a PSFClient or LocalPSFModel; with an AsyncPSFClient, await its "
+                            "psf_grid() per wavelength and pass the stacked grid to blur()")
         if meta is None and getattr(grid, "meta", None) is not None:
             meta = grid.meta
             model, version = meta.model, meta.version
