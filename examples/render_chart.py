@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", default="latest")
     parser.add_argument("--depth", type=float, default=5.0, help="object distance of the flat chart [m]")
     parser.add_argument("--grid", default="16x12", help="PSF grid NXxNY (both renderers)")
-    parser.add_argument("--spp", type=int, default=65536, help="rays per ray-traced PSF")
+    parser.add_argument("--spp", type=int, default=16384, help="rays per ray-traced PSF")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (DeepLens and the torch backend)")
     parser.add_argument("--full-deeplens", action="store_true", help="also run GeoLens.render(method='psf_map')")
     parser.add_argument("--out", default="render_chart.png", help="PNG to write")
