@@ -1,0 +1,7 @@
+"""Speed and accuracy of the PSF surrogate side by side with DeepLens ray tracing and DeepLens's own
+surrogate (PSFNetLens), measured in one run on one machine: ``python -m benchmarks [--quick]``.
+
+One module per thing measured (raytrace, psfnet, surrogate, http_api, limits); ``setup`` holds what
+they share (the model, the held-out conditions, the converged reference), ``report`` writes the JSON,
+the markdown table and the speed-vs-accuracy plot.
+"""
