@@ -38,6 +38,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    started = time.perf_counter()
     args = parse(argv)
     # BLAS and OpenMP read these once, when numpy / torch are first imported: set them before that
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -48,7 +49,6 @@ def main(argv: list[str] | None = None) -> int:
     from .setup import BenchError, load
 
     profile = QUICK if args.quick else SMOKE if args.smoke else FULL
-    started = time.perf_counter()
     mach = report.machine(args.threads, args.note)
     print(f"benchmark profile {profile.name}, {args.threads} thread(s); {mach['load_note']}")
     if profile.label:
@@ -83,12 +83,15 @@ def main(argv: list[str] | None = None) -> int:
 
     def section(name: str, fn):
         print(f"[{name}]")
+        start = time.perf_counter()
         try:
             return fn()
         except Exception as exc:  # one broken section must not hide the others' figures
             traceback.print_exc()
             result["errors"][name] = f"{type(exc).__name__}: {exc}"
             return None
+        finally:
+            result["benchmark"].setdefault("section_seconds", {})[name] = round(time.perf_counter() - start, 1)
 
     lim = section("limits", lambda: limits.measure(profile.bandwidth_mib, profile.matmul_n, profile.repeats))
     if lim:
@@ -96,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         result["limits"] = lim
     result["raytrace"] = section("raytrace", lambda: raytrace.run(bench)) or []
     result["psfnet"] = section("psfnet", lambda: psfnet.run(bench)) or []
+    result["psfnet_adaptation"] = psfnet.ADAPTATION
     result["ours_inprocess"] = section("ours in-process", lambda: surrogate.onnx_rows(bench)) or []
     torch_rows = section("ours torch eager", lambda: surrogate.torch_rows(bench, args.run))
     if torch_rows:

@@ -6,13 +6,8 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
@@ -20,17 +15,12 @@ import numpy as np
 import psutil
 
 from models_store import Store
+from serving.process import ServerProcess
 
-from .setup import ROOT, Bench
+from .setup import Bench
 from .timing import latency, throughput
 
 NOT_AVAILABLE = "batch route not available in this build"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _mib(n_bytes: float) -> float:
@@ -48,46 +38,10 @@ def peak_rss_bytes(pid: int) -> int | None:
     return None
 
 
-class Server:
-    """``python -m serving`` on a free loopback port, with this run's thread setting."""
-
-    def __init__(self, store: Path, threads: int, log_path: Path) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        self._log = open(log_path, "w")  # a file: an unread pipe would fill up and block the server
-        env = {**os.environ, "PSF_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "serving", "--store", str(store), "--host", "127.0.0.1", "--port",
-             str(self.port), "--log-level", "warning"],
-            cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT, env=env)
-
-    def wait_ready(self, timeout: float = 60.0) -> float:
-        started = time.perf_counter()
-        while time.perf_counter() - started < timeout:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the server exited with {self.proc.returncode}:\n{self.log_path.read_text()}")
-            try:
-                if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
-                    return time.perf_counter() - started
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(f"the server on {self.url} was not ready within {timeout} s:\n{self.log_path.read_text()}")
-
-    def memory(self) -> dict:
-        proc = psutil.Process(self.proc.pid)
-        peak = peak_rss_bytes(self.proc.pid)
-        return {"rss_mib": _mib(proc.memory_info().rss), "peak_rss_mib": None if peak is None else _mib(peak)}
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self._log.close()
+def memory(pid: int) -> dict:
+    peak = peak_rss_bytes(pid)
+    rss = psutil.Process(pid).memory_info().rss
+    return {"rss_mib": _mib(rss), "peak_rss_mib": None if peak is None else _mib(peak)}
 
 
 def single_model_store(bench: Bench, root: Path) -> Path:
@@ -113,24 +67,24 @@ def run(bench: Bench, log=print) -> dict:
     p, m = bench.profile, bench.manifest
     with tempfile.TemporaryDirectory(prefix="psf-bench-") as tmp:
         store = single_model_store(bench, Path(tmp) / "store")
-        server = Server(store, bench.threads, Path(tmp) / "server.log")
+        threads = {"PSF_THREADS": str(bench.threads), "OMP_NUM_THREADS": str(bench.threads)}
+        server = ServerProcess(store, "--log-level", "warning", env=threads, log_path=Path(tmp) / "server.log")
         try:
-            startup_s = server.wait_ready()
-            memory = {"after_load": server.memory()}
+            startup_s = server.wait("/readyz")
+            rss = {"after_load": memory(server.proc.pid)}
             with httpx.Client(base_url=server.url, timeout=60.0) as client:
                 single = _single(bench, client)
                 batch = _batch(bench, client)
-            memory["after_benchmark"] = server.memory()
+            rss["after_benchmark"] = memory(server.proc.pid)
         finally:
             server.stop()
     log(f"  GET /psf: p50 {single['p50_ms']:.3f} ms, p99 {single['p99_ms']:.3f} ms over {p.http_requests} requests")
-    log(f"  POST /psf/batch: " + (f"{batch['psfs_per_s']:.1f} PSFs/s (batch {p.batch})" if batch.get("available")
-                                  else batch["note"]))
-    log(f"  server resident memory: {memory}")
-    return {"server": {"startup_to_ready_s": round(startup_s, 2), "models_loaded": 1,
-                       "model": f"{m.name}@{m.version}", "threads": bench.threads, "log_level": "warning (no access log)",
-                       "memory": memory},
-            "get_psf": single, "post_psf_batch": batch}
+    answer = f"{batch['psfs_per_s']:.1f} PSFs/s (batch {p.batch})" if batch["available"] else batch["note"]
+    log(f"  POST /psf/batch: {answer}")
+    log(f"  server resident memory: {rss}")
+    server_info = {"startup_to_ready_s": round(startup_s, 2), "models_loaded": 1, "model": f"{m.name}@{m.version}",
+                   "threads": bench.threads, "log_level": "warning (no access log)", "memory": rss}
+    return {"server": server_info, "get_psf": single, "post_psf_batch": batch}
 
 
 def _single(bench: Bench, client: httpx.Client) -> dict:

@@ -61,23 +61,33 @@ def _fmt(value: float | None, spec: str = ".3g") -> str:
     return format(value, spec)
 
 
+COLUMNS = ("method", "ks", "batch", "PSFs/s", "p50 / p99 ms", "rel L1 mean (p90)", "EE80 err %", "centroid px",
+           "% of write-BW limit", "% of compute limit")
+
+
+def _cells(r: dict) -> list[str]:
+    if r.get("available") is False:  # a route this build lacks: say so instead of a number
+        return [r["method"], "", "", r["note"]] + [""] * (len(COLUMNS) - 4)
+    a, lim = r.get("accuracy"), r.get("limits", {})
+    ks = str(r["ks"])
+    if a and r.get("accuracy_ks") != r["ks"]:
+        ks += f" (acc. at {r['accuracy_ks']})"
+
+    def pct(key: str) -> str:
+        return _fmt(100 * lim[key], ".2g") if key in lim else "–"
+
+    return [
+        r["method"], ks, str(r["batch"]), _fmt(r["psfs_per_s"], ",.1f"),
+        f"{r['p50_ms']:.3f} / {r['p99_ms']:.3f}" if "p50_ms" in r else "",
+        f"{a['rel_l1_mean']:.4f} ({a['rel_l1_p90']:.4f})" if a else "not trained",
+        _fmt(a["ee80_pct_mean"], ".1f") if a else "–", _fmt(a["centroid_px_mean"], ".3f") if a else "–",
+        pct("fraction_of_bandwidth_limit"), pct("fraction_of_compute_limit"),
+    ]
+
+
 def table(result: dict) -> str:
-    head = ("| method | ks | batch | PSFs/s | p50 / p99 ms | rel L1 mean (p90) | EE80 err % | centroid px "
-            "| % of write-BW limit | % of compute limit |")
-    lines = [head, "|" + " --- |" * head.count(" | ") + " --- |"]
-    for r in all_rows(result):
-        if r.get("available") is False:
-            lines.append(f"| {r['method']} | | | {r['note']} | | | | | | |")
-            continue
-        a, lim = r.get("accuracy"), r.get("limits", {})
-        acc = f"{a['rel_l1_mean']:.4f} ({a['rel_l1_p90']:.4f})" if a else "not trained"
-        lat = f"{r['p50_ms']:.3f} / {r['p99_ms']:.3f}" if "p50_ms" in r else ""
-        ks = f"{r['ks']}" + (f" (acc. at {r['accuracy_ks']})" if r.get("accuracy_ks") not in (None, r["ks"]) and a
-                              else "")
-        pct = lambda key: _fmt(100 * lim[key], ".2g") if key in lim else "–"  # noqa: E731
-        lines.append(f"| {r['method']} | {ks} | {r['batch']} | {_fmt(r['psfs_per_s'], ',.1f')} | {lat} | {acc} | "
-                     f"{_fmt(a['ee80_pct_mean'], '.1f') if a else '–'} | {_fmt(a['centroid_px_mean'], '.3f') if a else '–'} "
-                     f"| {pct('fraction_of_bandwidth_limit')} | {pct('fraction_of_compute_limit')} |")
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
+    lines += ["| " + " | ".join(_cells(r)) + " |" for r in all_rows(result)]
     return "\n".join(lines)
 
 
@@ -102,7 +112,7 @@ def targets(result: dict) -> list[dict]:
                   accuracy_met=ours_l1 <= rt_l1, met=speedup >= TARGET_SPEEDUP and ours_l1 <= rt_l1,
                   detail=f"{speedup:,.0f}x (ray trace at ks {rt['ks']}); rel L1 {ours_l1:.4f} vs {rt_l1:.4f}")
     else:
-        t1.update(met=None, detail="not measured in this profile (needs the spp 8192 ray-trace row and the batched row)")
+        t1.update(met=None, detail="not measured in this profile (needs the spp 8192 ray-trace and batched rows)")
     out.append(t1)
 
     post = (result.get("http") or {}).get("post_psf_batch") or {}
@@ -134,7 +144,8 @@ def _verdict(t: dict) -> str:
 
 def markdown(result: dict) -> str:
     b, m, mach = result["benchmark"], result["model"], result["machine"]
-    lines = [f"# PSF benchmark: {m['name']}@{m['version']} (ks {m['kernel_size']}), profile `{b['profile']['name']}`", ""]
+    lines = [f"# PSF benchmark: {m['name']}@{m['version']} (ks {m['kernel_size']}), "
+             f"profile `{b['profile']['name']}`", ""]
     if b["profile"].get("label"):
         lines += [f"**{b['profile']['label']}**", ""]
     lines += [
@@ -159,7 +170,7 @@ def markdown(result: dict) -> str:
                      f"(decoder {lim['flops']['decoder.onnx']['flops_per_psf']:,})")
     lines += ["", table(result), "", "## Targets (reported, not asserted)", ""]
     lines += [f"- {_verdict(t)}: {t['target']} — {t['detail']}" for t in result.get("targets", [])]
-    notes = result.get("notes", [])
+    notes = result.get("notes", []) + [f"PSFNetLens adaptation: {a}" for a in result.get("psfnet_adaptation", [])]
     if notes:
         lines += ["", "## Notes", "", *[f"- {n}" for n in notes]]
     errors = result.get("errors", {})
@@ -200,6 +211,8 @@ def write(result: dict, out: Path) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "benchmark.json", "markdown": out / "benchmark.md", "plot": out / "speed_vs_accuracy.png"}
     result["benchmark"]["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    if hasattr(os, "getloadavg"):  # includes this run's own work
+        result["machine"]["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
     paths["json"].write_text(json.dumps(result, indent=2, default=float))
     paths["markdown"].write_text(markdown(result))
     plot(result, paths["plot"])

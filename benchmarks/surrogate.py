@@ -35,13 +35,14 @@ def _rows(bench: Bench, label: str, kind: str, predict, batches: list[int], extr
 
 def onnx_rows(bench: Bench, log=print) -> list[dict]:
     rows = []
-    for provider in choose_providers(prefer_gpu=True):
+    for provider in choose_providers(prefer_gpu=True):  # a GPU's providers first, the CPU always
+        name = provider if isinstance(provider, str) else provider[0]  # (name, options) pairs exist too
         model = OnnxModel(bench.folder, bench.manifest, providers=[provider], threads=bench.threads)
-        on_gpu = provider == "CUDAExecutionProvider"
+        on_gpu = name != "CPUExecutionProvider"
         batches = [1, bench.profile.batch] + ([GPU_BATCH] if on_gpu else [])
-        name = "ours, onnxruntime " + ("CUDA" if on_gpu else "CPU")
-        rows += _rows(bench, name, "ours_onnx", model.psf_from_condition, batches,
-                      {"provider": provider, "intra_op_threads": bench.threads})
+        label = "ours, onnxruntime " + name.removesuffix("ExecutionProvider").replace("Tensorrt", "TensorRT")
+        rows += _rows(bench, label, "ours_onnx", model.psf_from_condition, batches,
+                      {"provider": name, "intra_op_threads": bench.threads})
     for row in rows:
         log(f"  {row['method']:40s} {row['psfs_per_s']:12.1f} PSFs/s, rel L1 {row['accuracy']['rel_l1_mean']:.4f}")
     return rows

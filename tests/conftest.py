@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
+
+from serving.process import ServerProcess, free_port  # noqa: F401  (tests import ServerProcess from here)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,56 +33,6 @@ def fit_result(tmp_path_factory) -> dict:
 @pytest.fixture(scope="session")
 def trained_store(fit_result) -> Path:
     return fit_result["store"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class ServerProcess:
-    """`python -m serving` on a loopback port, stopped when the test session ends."""
-
-    def __init__(self, store: Path, *extra: str, env: dict | None = None, log_path: Path | None = None) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        # A file, not a pipe: a pipe nobody reads fills up with access-log lines and blocks the server.
-        self.log_path = log_path or Path(store).parent / f"server-{self.port}.log"
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "serving", "--store", str(store), "--host", "127.0.0.1", "--port", str(self.port),
-             *extra],
-            cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, text=True,
-            env={**os.environ, **(env or {})},
-        )
-
-    def output(self) -> str:
-        self.log.flush()
-        return self.log_path.read_text()
-
-    def wait(self, path: str = "/healthz", timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.output()}")
-            try:
-                if httpx.get(self.url + path, timeout=1).status_code < 500:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise TimeoutError(f"server on {self.url} did not answer {path} within {timeout}s")
-
-    def stop(self) -> str:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
-        return self.log_path.read_text()
 
 
 @pytest.fixture(scope="session")
