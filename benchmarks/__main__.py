@@ -74,8 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         "reference": bench.reference_info,
         "notes": [
             f"accuracy of every method is measured at the model's kernel size ({m.kernel_size}); the ray-trace "
-            f"throughput rows use ks {profile.raytrace_ks} (the issue's setting; their column 'PSFs/s at "
-            f"accuracy ks' in the JSON gives the speed at ks {m.kernel_size})",
+            f"throughput rows use ks {profile.raytrace_ks} (the issue's setting); their psfs_per_s_at_accuracy_ks "
+            f"in the JSON is the speed of the accuracy pass at ks {m.kernel_size}",
             "every method makes PSFs on the +y meridian (no kernel rotation), the same work for all",
         ],
         "errors": {},

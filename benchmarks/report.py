@@ -158,6 +158,12 @@ def markdown(result: dict) -> str:
         f"- time to train our model: {m['time_to_train_s']:.0f} s ({m['training']['ray_traced_samples']} "
         f"ray-traced samples at spp {m['training']['spp']}, {m['training']['steps']} steps)",
     ]
+    trained = next((r for r in result.get("psfnet", []) if r.get("accuracy")), None)
+    if trained:
+        t, bud = trained["training"], trained["budget"]
+        lines.append(f"- PSFNetLens ({t['arch']}) trained on {bud['samples']} ray-traced samples at spp {bud['spp']} "
+                     f"(ours: {bud['our_samples']}), {bud['steps']} steps (ours: {bud['our_steps']}), lr {t['lr']:g}: "
+                     f"{t['train_wall_s']:.0f} s" + (" (weights from the cache)" if t["cached"] else ""))
     mem = (result.get("http") or {}).get("server", {}).get("memory")
     if mem:
         lines.append(f"- server resident memory with one model loaded: {mem['after_load']['rss_mib']} MiB after "
