@@ -26,7 +26,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--model", default=None, help="model name (default: the first in the store)")
     parser.add_argument("--version", default=None, help="version or alias (default: latest)")
     parser.add_argument("--run", type=Path, default=None,
-                        help="the model's training run folder, for the torch eager rows (skipped without it)")
+                        help="the model's training run folder, for the torch eager rows (default: looked for "
+                             "under the run_dir of its training config; skipped when not found)")
     parser.add_argument("--threads", type=int, default=None,
                         help="threads for every method (default: $OMP_NUM_THREADS, else all cores)")
     parser.add_argument("--cache", type=Path, default=Path(".cache"),
@@ -66,11 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": {"command": "python -m benchmarks " + " ".join(sys.argv[1:] if argv is None else argv),
                       "profile": profile.to_dict()},
         "machine": mach,
-        "model": {"name": m.name, "version": m.version, "kernel_size": m.kernel_size, "latent_size": m.latent_size,
-                  "lens": m.lens.model_dump(), "conditions": [c.model_dump() for c in m.conditions],
-                  "time_to_train_s": m.training.wall_time_s,
-                  "training": {"steps": m.training.steps, "ray_traced_samples": m.training.ray_traced_samples,
-                               "spp": m.training.spp}, "evaluation_card": m.evaluation},
+        "model": bench.model_summary(),
         "reference": bench.reference_info,
         "notes": [
             f"accuracy of every method is measured at the model's kernel size ({m.kernel_size}); the ray-trace "
@@ -110,12 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     result["http"] = section("http", lambda: http_api.run(bench))
 
     if lim:
-        ours_flops = lim["flops"]["psf.onnx"]["flops_per_psf"]
-        for row in report.all_rows(result):
-            if row.get("available") is False:
-                continue
-            flops = row.get("flops_per_psf_graph") or (ours_flops if row["kind"].startswith("ours") else None)
-            row["limits"] = limits.fractions(row, lim, flops)
+        limits.annotate(report.all_rows(result), lim)
     result["targets"] = report.targets(result)
     result["benchmark"]["duration_s"] = round(time.perf_counter() - started, 1)
     paths = report.write(result, args.out)

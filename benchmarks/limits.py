@@ -85,5 +85,15 @@ def fractions(row: dict, limits: dict, flops_per_psf: float | None) -> dict:
     return out
 
 
+def annotate(rows: list[dict], limits: dict) -> None:
+    """Give every measured row its fractions of the limits (our graph's FLOPs for our rows)."""
+    ours = limits["flops"]["psf.onnx"]["flops_per_psf"]
+    for row in rows:
+        if row.get("available") is False:  # a route this build lacks: no figure to compare
+            continue
+        flops = row.get("flops_per_psf_graph") or (ours if row["kind"].startswith("ours") else None)
+        row["limits"] = fractions(row, limits, flops)
+
+
 def measure(mib: int, matmul_n: int, repeats: int) -> dict:
     return {"memory": memory_bandwidth(mib, repeats), "matmul": matmul_rate(matmul_n, repeats)}

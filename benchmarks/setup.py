@@ -43,6 +43,14 @@ class Bench:
     def kernel_size(self) -> int:
         return self.manifest.kernel_size
 
+    def model_summary(self) -> dict:
+        m, t = self.manifest, self.manifest.training
+        return {"name": m.name, "version": m.version, "kernel_size": m.kernel_size, "latent_size": m.latent_size,
+                "lens": m.lens.model_dump(), "conditions": [c.model_dump() for c in m.conditions],
+                "time_to_train_s": t.wall_time_s,
+                "training": {"steps": t.steps, "ray_traced_samples": t.ray_traced_samples, "spp": t.spp},
+                "evaluation_card": m.evaluation}
+
     def score(self, pred: np.ndarray) -> dict:
         """Errors of PSFs predicted at ``self.conditions`` against the reference (mean and p90)."""
         pred = np.asarray(pred, dtype=np.float32)

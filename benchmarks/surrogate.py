@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from models_store import sha256_file
 from models_store.runtime import OnnxModel, choose_providers
 
 from .setup import Bench
@@ -48,10 +49,25 @@ def onnx_rows(bench: Bench, log=print) -> list[dict]:
     return rows
 
 
+def find_run(bench: Bench) -> Path | None:
+    """The run folder the version was published from: under the training config's run_dir, the
+    ``NAME-*`` folder whose onnx/psf.onnx has the sha256 the manifest records."""
+    m = bench.manifest
+    graph, runs = m.graphs["psf"].file, Path(m.training.config.get("run_dir") or "runs")
+    for folder in sorted(runs.glob(f"{m.name}-*")):
+        candidate = folder / "onnx" / graph
+        if candidate.is_file() and sha256_file(candidate) == m.files[graph]:
+            return folder
+    return None
+
+
 def torch_rows(bench: Bench, run_dir: Path | None, log=print) -> tuple[list[dict], str | None]:
-    """Torch eager rows, or ([], why they were skipped)."""
+    """Torch eager rows, or ([], why they were skipped). Without ``run_dir`` the run is looked for."""
+    run_dir = run_dir or find_run(bench)
     if run_dir is None:
-        return [], "no --run folder given (torch eager needs model.safetensors + model_args.json)"
+        return [], ("no --run folder given and none found under the training config's run_dir "
+                    "(torch eager needs the run's model.safetensors + model_args.json)")
+    log(f"  run folder {run_dir}")
     weights, args_file = Path(run_dir) / "model.safetensors", Path(run_dir) / "model_args.json"
     if not (weights.is_file() and args_file.is_file()):
         return [], f"{run_dir} lacks model.safetensors or model_args.json"
@@ -80,7 +96,7 @@ def torch_rows(bench: Bench, run_dir: Path | None, log=print) -> tuple[list[dict
     if parity > 1e-3:
         return [], f"{run_dir} is not the run the store's model came from (torch vs onnx differ by {parity:.1e})"
     rows = _rows(bench, "ours, torch eager CPU", "ours_torch", predict, [1, bench.profile.batch],
-                 {"torch_threads": torch.get_num_threads(), "onnx_parity_vs_ref_peak": parity})
+                 {"torch_threads": torch.get_num_threads(), "onnx_parity_vs_ref_peak": parity, "run_dir": str(run_dir)})
     for row in rows:
         log(f"  {row['method']:40s} {row['psfs_per_s']:12.1f} PSFs/s")
     return rows, None
