@@ -185,29 +185,46 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+KINDS = {"raytrace": ("DeepLens ray trace", "tab:red", "o"), "psfnet": ("DeepLens PSFNetLens", "tab:orange", "s"),
+         "ours_onnx": ("ours, onnxruntime", "tab:blue", "D"), "ours_torch": ("ours, torch eager", "tab:cyan", "v"),
+         "ours_http": ("ours over HTTP", "tab:green", "^")}
+
+
+def _tag(r: dict) -> str:
+    if r["kind"] == "raytrace":
+        return f"spp {r['spp']}"
+    if r["kind"] == "ours_http":
+        return "GET" if r["batch"] == 1 else f"POST {r['batch']}"
+    provider = r.get("provider", "CPUExecutionProvider").removesuffix("ExecutionProvider")
+    return f"b{r['batch']}" + ("" if provider == "CPU" else f" {provider}")
+
+
 def plot(result: dict, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colours = {"raytrace": "tab:red", "psfnet": "tab:orange", "ours_onnx": "tab:blue", "ours_torch": "tab:cyan",
-               "ours_http": "tab:green"}
     fig, ax = plt.subplots(figsize=(8, 5))
-    for r in all_rows(result):
+    seen = set()
+    for i, r in enumerate(all_rows(result)):
         if not r.get("accuracy") or not r.get("psfs_per_s"):
             continue
-        ax.scatter(r["psfs_per_s"], r["accuracy"]["rel_l1_mean"], color=colours.get(r["kind"], "k"), zorder=3)
-        ax.annotate(r["method"], (r["psfs_per_s"], r["accuracy"]["rel_l1_mean"]), fontsize=7,
-                    xytext=(4, 3), textcoords="offset points")
+        label, colour, marker = KINDS.get(r["kind"], (r["kind"], "k", "o"))
+        x, y = r["psfs_per_s"], r["accuracy"]["rel_l1_mean"]
+        ax.scatter(x, y, color=colour, marker=marker, zorder=3, label=None if label in seen else label)
+        seen.add(label)
+        ax.annotate(_tag(r), (x, y), fontsize=7, xytext=(4, 4 if i % 2 else -9), textcoords="offset points")
     m, b = result["model"], result["benchmark"]
     ax.set_xscale("log")
+    ax.set_ylim(bottom=0)
     ax.set_xlabel("PSFs per second (log)")
     ax.set_ylabel(f"relative L1 vs converged ray trace (mean, ks {m['kernel_size']})")
     title = f"{m['name']}@{m['version']}: speed vs accuracy ({b['profile']['name']} profile"
     title += ", BUSY machine)" if result["machine"]["busy_at_start"] else ")"
     ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
