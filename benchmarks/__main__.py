@@ -8,6 +8,7 @@ run on this machine. Writes DIR/benchmark.json (every figure and its conditions)
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -32,6 +33,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="threads for every method (default: $OMP_NUM_THREADS, else all cores)")
     parser.add_argument("--cache", type=Path, default=Path(".cache"),
                         help="where references and PSFNet weights are cached (default .cache)")
+    parser.add_argument("--psfnet-steps", type=int, default=None,
+                        help="optimiser steps for PSFNetLens (default: as many as our model took; weights cached)")
     parser.add_argument("--note", default=None, help="free text recorded with the machine (e.g. 'shared CI runner')")
     args = parser.parse_args(argv)
     args.threads = args.threads or int(os.environ.get("OMP_NUM_THREADS") or 0) or os.cpu_count() or 1
@@ -50,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     from .setup import BenchError, load
 
     profile = QUICK if args.quick else SMOKE if args.smoke else FULL
+    if args.psfnet_steps:
+        profile = dataclasses.replace(profile, psfnet_steps=args.psfnet_steps)
     mach = report.machine(args.threads, args.note)
     print(f"benchmark profile {profile.name}, {args.threads} thread(s); {mach['load_note']}")
     if profile.label:

@@ -20,7 +20,7 @@ class Profile:
     http_requests: int  # sequential GET /psf requests for p50 / p99
     batch: int  # the "batched" figure's batch size (in-process and POST /psf/batch)
     psfnet_samples: int | None  # None = as many as our model was trained on
-    psfnet_steps: int | None  # None = as many optimiser steps as our model took
+    psfnet_steps: int | None  # None = as many optimiser steps as our model took (--psfnet-steps overrides)
     psfnet_conv_batch: int  # batch of the (untrained) default PSFNet_MLPConv throughput row
     bandwidth_mib: int  # array copied to measure memory bandwidth
     matmul_n: int  # n x n float32 matmul to measure the compute rate
