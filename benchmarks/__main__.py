@@ -78,7 +78,9 @@ def main(argv: list[str] | None = None) -> int:
             f"accuracy of every method is measured at the model's kernel size ({m.kernel_size}); the ray-trace "
             f"throughput rows use ks {profile.raytrace_ks} (the issue's setting); their psfs_per_s_at_accuracy_ks "
             f"in the JSON is the speed of the accuracy pass at ks {m.kernel_size}",
-            "every method makes PSFs on the +y meridian (no kernel rotation), the same work for all",
+            "every method makes PSFs at the held-out points' azimuths (one per field and wavelength, as in the "
+            "model's evaluation card): ray tracing traces there, the surrogates turn their kernels there (rotation "
+            "or mirror flips, as the server does) inside the timed call",
         ],
         "errors": {},
     }

@@ -1,5 +1,7 @@
 """How much each benchmark does: the full suite, ``--quick`` (a smoke check under 3 minutes) and
-``--smoke`` (the test suite's tiny setting). Every figure in the output names the profile it came from."""
+``--smoke`` (the test suite's tiny setting). Every figure in the output names the profile it came from.
+
+The held-out points are those of training.evaluate (same seeds) at the profile's grid size."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ class Profile:
     name: str
     grid: tuple[int, int, int]  # held-out conditions: field x depth x wavelength
     reference_rays: int  # rays per reference PSF (converged_reference)
+    reference_repeats: int  # independent traces averaged into each reference PSF
     spp: tuple[int, ...]  # ray-trace rows
     raytrace_ks: int  # kernel size of the ray-trace throughput rows (the issue's ks 64)
     raytrace_batches: tuple[int, ...]  # batch sizes probed; the fastest is used
@@ -31,21 +34,22 @@ class Profile:
 
 
 FULL = Profile(
-    name="full", grid=(4, 4, 3), reference_rays=2**21, spp=(2048, 8192, 32768), raytrace_ks=64,
-    raytrace_batches=(1, 4, 16, 64, 256), raytrace_repeats=5, repeats=7, min_run_s=0.2, http_requests=2000,
-    batch=256, psfnet_samples=None, psfnet_steps=None, psfnet_conv_batch=64, bandwidth_mib=256, matmul_n=1024,
+    name="full", grid=(4, 4, 3), reference_rays=2**21, reference_repeats=4, spp=(2048, 8192, 32768),
+    raytrace_ks=64, raytrace_batches=(1, 4, 16, 64, 256), raytrace_repeats=5, repeats=7, min_run_s=0.2,
+    http_requests=2000, batch=256, psfnet_samples=None, psfnet_steps=None, psfnet_conv_batch=64, bandwidth_mib=256,
+    matmul_n=1024,
 )
 
 QUICK = Profile(
-    name="quick", grid=(3, 3, 2), reference_rays=2**19, spp=(2048, 8192, 32768), raytrace_ks=64,
-    raytrace_batches=(8, 32), raytrace_repeats=3, repeats=5, min_run_s=0.1, http_requests=300, batch=256,
-    psfnet_samples=512, psfnet_steps=300, psfnet_conv_batch=8, bandwidth_mib=64, matmul_n=512,
+    name="quick", grid=(3, 3, 2), reference_rays=2**19, reference_repeats=2, spp=(2048, 8192, 32768),
+    raytrace_ks=64, raytrace_batches=(8, 32), raytrace_repeats=3, repeats=5, min_run_s=0.1, http_requests=300,
+    batch=256, psfnet_samples=512, psfnet_steps=300, psfnet_conv_batch=8, bandwidth_mib=64, matmul_n=512,
     label="QUICK smoke check: 18 held-out points, 2^19-ray reference, PSFNet on 512 samples / 300 steps; "
           "not the benchmark",
 )
 
 SMOKE = Profile(
-    name="smoke", grid=(2, 2, 1), reference_rays=2**14, spp=(256, 1024), raytrace_ks=16,
+    name="smoke", grid=(2, 2, 2), reference_rays=2**16, reference_repeats=2, spp=(256, 1024), raytrace_ks=16,
     raytrace_batches=(4,), raytrace_repeats=2, repeats=2, min_run_s=0.0, http_requests=30, batch=32,
     psfnet_samples=32, psfnet_steps=20, psfnet_conv_batch=1, bandwidth_mib=8, matmul_n=128,
     label="SMOKE test setting: tiny everything; the figures mean nothing",

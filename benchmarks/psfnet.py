@@ -19,7 +19,9 @@ PSFNetLens is built around conventions of its own, so it is adapted here, as lit
   distributions (random focus, depths around it, RGB) and has no sample budget, so it cannot be pointed
   at our conditions. The loop below is that loop (L1 loss, AdamW, DeepLens's cosine schedule with 1 %
   warm-up, its default learning rate 5e-5) over a fixed set: the same conditions our model was trained
-  on (same seed, count, ray count and kernel size, ray traced again), our batch size and, unless
+  on (same seed and sampler, count, ray count and kernel size; on the +y meridian, where PSFNetLens
+  learns, when our model has an azimuth condition; a PSF bank, the model's own when it was trained
+  from one), our batch size and, unless
   ``--psfnet-steps`` says otherwise, our number of optimiser steps (DeepLens's default is 100k).
   Tried on configs/quickstart.yml (ks 32, 4096 samples, 3000 steps): lr 5e-5 / 1e-4 / 3e-4 gave held-out
   relative L1 1.36 / 1.37 / 1.38; from 3e-4 up (also with inputs normalised to [-1, 1]) the sigmoid output
@@ -28,8 +30,12 @@ PSFNetLens is built around conventions of its own, so it is adapted here, as lit
 - Not used: ``PSFNetLens.points2input`` unpacks ``sensor_size`` as (h, w) where GeoLens stores (w, h),
   so its field angle is off by the sensor's aspect ratio on the y meridian; we compute the angle
   ourselves.
+- Orientation. PSFNetLens predicts on the +y meridian and rotates kernels to their azimuth; we rotate
+  with this project's ``rotate_psfs``, the rotation our meridional models use, so the comparison is
+  between the networks and both answer in the project's array orientation.
 
-Trained weights and the traced samples are cached under CACHE/psfnet, keyed by every setting.
+Trained weights are cached under CACHE/psfnet and the traced samples as a PSF bank under CACHE/banks,
+keyed by every setting.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ import io
 import json
 import tempfile
 import time
+import warnings
 from importlib.metadata import version as pkg_version
 from pathlib import Path
 
@@ -47,45 +54,84 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.config import ConditionsConfig
-from training.data import RayTracedPSFs, sample_conditions
+from models_store import rotate_psfs
+from training.datasets import sample_conditions
+from training.datasets.bank import PSFBank
 
 from .limits import onnx_flops
 from .setup import Bench
 from .timing import throughput
 
 ADAPTATION = [
-    "input (field angle rad, depth m negative, wavelength um): PSFNetLens's own first two inputs; the third, "
-    "focus distance, is constant for our fixed-focus models and carries the wavelength instead",
+    "input (field angle rad, depth m negative, wavelength um[, focus m negative]): PSFNetLens's own inputs, "
+    "with the wavelength in place of its focus channel (constant for a fixed-focus model)",
     "PSFNetLens(in_chan=3, psf_chan=1, model_name='mlp'): mono output at the model's kernel size; DeepLens's MLP "
     "answers flat [N, k*k], reshaped to [N, 1, k, k]",
+    "predicts on the +y meridian as PSFNetLens does; kernels are turned to their azimuth with this project's "
+    "rotate_psfs (the rotation our meridional models use)",
     "trained by train_psfnet's recipe (L1 loss, AdamW, DeepLens's cosine schedule with 1% warm-up, lr 5e-5) over "
-    "our model's training conditions ray traced again (same seed, count, spp, kernel size), our batch size and "
-    "steps (unless --psfnet-steps)",
+    "our model's training conditions on the meridian (same seed and sampler, count, spp, kernel size; a PSF bank, "
+    "reused when the model was trained from one), our batch size and steps (unless --psfnet-steps)",
     "the default mlpconv architecture (ks 128 only) is timed untrained: training it is beyond a CPU budget",
     "PSFNetLens.points2input is not used: it unpacks sensor_size as (h, w), GeoLens stores (w, h)",
 ]
 ARCH = "mlp"
 LR = 5e-5  # PSFNetLens.train_psfnet's default
 CONV_KS = 128  # PSFNet_MLPConv's only kernel size
+MERIDIAN_DEG = 90.0
+
+
+def features(bench: Bench, rows: np.ndarray, columns: list[str]) -> torch.Tensor:
+    """Condition rows (named by ``columns``) -> PSFNetLens's network input, in its units."""
+    col = {name: np.asarray(rows, dtype=np.float64)[:, i] for i, name in enumerate(columns)}
+    lens = bench.manifest.lens
+    x = [np.arctan(col["field"] * lens.half_diagonal_mm / lens.focal_length_mm), -col["depth"],
+         col["wavelength"] / 1000.0]
+    if "focus" in bench.manifest.condition_names:
+        x.append(-col["focus"])
+    return torch.as_tensor(np.stack(x, axis=1), dtype=torch.float32)
 
 
 def _lens(bench: Bench):
+    in_chan = 4 if "focus" in bench.manifest.condition_names else 3
     with contextlib.redirect_stdout(io.StringIO()):  # deeplens prints its device choice
         from deeplens import PSFNetLens
 
-        lens = PSFNetLens(str(bench.tracer.lens_file), in_chan=3, psf_chan=1, model_name=ARCH,
+        lens = PSFNetLens(str(bench.tracer.lens_file), in_chan=in_chan, psf_chan=1, model_name=ARCH,
                           kernel_size=bench.kernel_size)
     lens.psfnet.to("cpu")
     return lens
 
 
-def network_input(bench: Bench, conditions: np.ndarray) -> torch.Tensor:
-    """(field, depth m, wavelength nm) -> PSFNetLens's (field angle rad, depth m (negative), wavelength um)."""
-    c = np.asarray(conditions, dtype=np.float64)
-    lens = bench.manifest.lens
-    fov = np.arctan(c[:, 0] * lens.half_diagonal_mm / lens.focal_length_mm)
-    return torch.as_tensor(np.stack([fov, -c[:, 1], c[:, 2] / 1000.0], axis=1), dtype=torch.float32)
+def _net(lens, ks: int):
+    def net(x: torch.Tensor) -> torch.Tensor:
+        return lens.psfnet(x).reshape(-1, 1, ks, ks)  # DeepLens's MLP answers flat [N, k*k]
+
+    return net
+
+
+def budget(bench: Bench) -> dict:
+    """What our model was trained on (from its manifest), unless the profile says otherwise."""
+    t, p, cfg = bench.manifest.training, bench.profile, bench.cfg
+    n = min(t.ray_traced_samples, p.psfnet_samples or t.ray_traced_samples)
+    return {"samples": n, "spp": t.spp, "kernel_size": bench.kernel_size,
+            "steps": p.psfnet_steps or cfg.train.steps, "batch_size": min(cfg.train.batch_size, n),
+            "our_samples": t.ray_traced_samples, "our_steps": cfg.train.steps}
+
+
+def training_samples(bench: Bench, b: dict, progress: bool) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(conditions, meridian PSFs, reused): our model's training conditions (same seed and sampler),
+    moved to the +y meridian when the model has an azimuth condition, traced into a PSF bank."""
+    cfg = bench.cfg
+    cond = sample_conditions(cfg, cfg.data.train_samples, np.random.default_rng(cfg.seed), cfg.data.block)
+    cond = cond[: b["samples"]]
+    names = cfg.conditions.names()
+    if "azimuth" in names:
+        cond = cond.copy()
+        cond[:, names.index("azimuth")] = MERIDIAN_DEG
+    bank = PSFBank.load_or_build(bench.tracer, cond, ks=b["kernel_size"], spp=b["spp"], block=cfg.data.block,
+                                 cache_dir=bench.cache / "banks", progress=progress)
+    return cond, bank.psfs, bank.reused
 
 
 def _key(*parts) -> str:
@@ -95,51 +141,14 @@ def _key(*parts) -> str:
     return digest.hexdigest()[:20]
 
 
-def budget(bench: Bench) -> dict:
-    """What our model was trained on (from its manifest), unless the profile says otherwise."""
-    t, p = bench.manifest.training, bench.profile
-    cfg = t.config
-    n = min(t.ray_traced_samples, p.psfnet_samples or t.ray_traced_samples)
-    steps = p.psfnet_steps or cfg["train"]["steps"]
-    return {"samples": n, "spp": t.spp, "kernel_size": bench.kernel_size, "steps": steps,
-            "batch_size": min(cfg["train"]["batch_size"], n), "seed": cfg["seed"], "block": cfg["data"]["block"],
-            "our_samples": t.ray_traced_samples, "our_steps": cfg["train"]["steps"],
-            "conditions": cfg["conditions"], "train_samples": cfg["data"]["train_samples"]}
-
-
-def training_samples(bench: Bench, b: dict, log=print) -> tuple[np.ndarray, np.ndarray]:
-    """Our model's training conditions (same seed and sampler), ray traced at its spp and kernel size."""
-    ranges = ConditionsConfig.model_validate(b["conditions"])
-    cond = sample_conditions(ranges, b["train_samples"], np.random.default_rng(b["seed"]), b["block"])[:b["samples"]]
-    key = _key(bench.manifest.lens.sha256, bench.manifest.lens.focus_m, b["kernel_size"], b["spp"], cond)
-    path = bench.cache / "psfnet" / f"samples-{key}.npz"
-    if path.is_file():
-        with np.load(path) as data:
-            return cond, data["psf"]
-    log(f"  ray tracing {len(cond)} PSFNet training samples at spp {b['spp']} (cached afterwards)")
-    data = RayTracedPSFs(bench.tracer, cond, ks=b["kernel_size"], spp=b["spp"], block=b["block"], desc="psfnet samples")
-    data.trace_all()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path.with_suffix(".tmp.npz"), psf=data.psfs, conditions=cond)
-    path.with_suffix(".tmp.npz").replace(path)
-    return cond, data.psfs
-
-
-def _predict(lens, ks: int):
-    def net(x: torch.Tensor) -> torch.Tensor:
-        return lens.psfnet(x).reshape(-1, 1, ks, ks)  # DeepLens's MLP answers flat [N, k*k]
-
-    return net
-
-
 def train(bench: Bench, lens, b: dict, log=print) -> dict:
     """Fit (or load from the cache) ``lens.psfnet`` the way ``PSFNetLens.train_psfnet`` does."""
     from deeplens.geolens_pkg.optim import get_cosine_schedule_with_warmup
     from safetensors.torch import load_file, save_file
 
-    cond, psfs = training_samples(bench, b, log)
-    settings = {k: b[k] for k in ("samples", "spp", "kernel_size", "steps", "batch_size", "seed")}
-    settings.update(arch=ARCH, lr=LR, deeplens=pkg_version("deeplens-core"))
+    cond, psfs, reused = training_samples(bench, b, progress=False)
+    settings = {**{k: b[k] for k in ("samples", "spp", "kernel_size", "steps", "batch_size")},
+                "seed": bench.cfg.seed, "arch": ARCH, "lr": LR, "deeplens": pkg_version("deeplens-core")}
     key = _key(settings, bench.manifest.lens.sha256, bench.manifest.lens.focus_m, cond)
     weights = bench.cache / "psfnet" / f"psfnet-{key}.safetensors"
     meta_path = weights.with_suffix(".json")
@@ -147,15 +156,15 @@ def train(bench: Bench, lens, b: dict, log=print) -> dict:
         lens.psfnet.load_state_dict(load_file(weights))
         return {**json.loads(meta_path.read_text()), "cached": True}
 
-    torch.manual_seed(b["seed"])
+    torch.manual_seed(bench.cfg.seed)
     lens.psfnet.apply(lambda m: m.reset_parameters() if hasattr(m, "reset_parameters") else None)
-    x, y = network_input(bench, cond), torch.from_numpy(psfs).unsqueeze(1)
-    net, psfnet = _predict(lens, b["kernel_size"]), lens.psfnet
+    x, y = features(bench, cond, bench.cfg.conditions.names()), torch.from_numpy(psfs).unsqueeze(1)
+    net, psfnet = _net(lens, b["kernel_size"]), lens.psfnet
     loss_fn = nn.L1Loss()
     optimizer = torch.optim.AdamW(psfnet.parameters(), lr=LR)
     scheduler = get_cosine_schedule_with_warmup(optimizer, num_warmup_steps=b["steps"] // 100,
                                                 num_training_steps=b["steps"])
-    generator = torch.Generator().manual_seed(b["seed"])
+    generator = torch.Generator().manual_seed(bench.cfg.seed)
     order, at = torch.randperm(len(x), generator=generator), 0
     log(f"  training PSFNetLens ({ARCH}) for {b['steps']} steps on {len(x)} samples (cached afterwards)")
     started = time.perf_counter()
@@ -172,7 +181,7 @@ def train(bench: Bench, lens, b: dict, log=print) -> dict:
         scheduler.step()
     psfnet.eval()
     meta = {**settings, "train_wall_s": round(time.perf_counter() - started, 2), "final_loss": loss.item(),
-            "trace_note": "training samples ray traced again at our model's conditions (same seed), not reused"}
+            "samples_from": "the model's own PSF bank" if reused else "traced again (same conditions, meridian)"}
     weights.parent.mkdir(parents=True, exist_ok=True)
     save_file(psfnet.state_dict(), weights)
     meta_path.write_text(json.dumps(meta, indent=2))
@@ -181,8 +190,6 @@ def train(bench: Bench, lens, b: dict, log=print) -> dict:
 
 def graph_flops(module: nn.Module, example: torch.Tensor) -> int:
     """FLOPs per PSF counted the same way as our graphs: export to ONNX, count MatMul/Gemm/Conv."""
-    import warnings
-
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         path = Path(tmp) / "psfnet.onnx"
@@ -197,20 +204,20 @@ def run(bench: Bench, log=print) -> list[dict]:
     lens = _lens(bench)
     b = budget(bench)
     training = train(bench, lens, b, log)
-    net = _predict(lens, k)
+    net = _net(lens, k)
 
-    def predict(cond: np.ndarray) -> np.ndarray:
+    def predict(rows: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            return net(network_input(bench, cond))[:, 0].numpy()
+            meridian = net(features(bench, rows, bench.columns))[:, 0].numpy()
+        return rotate_psfs(meridian, bench.column("azimuth", rows).astype(np.float64), meridian_deg=MERIDIAN_DEG)
 
     accuracy = bench.score(predict(bench.conditions))
-    flops = graph_flops(lens.psfnet.eval(), network_input(bench, bench.conditions[:2]))
+    flops = graph_flops(lens.psfnet.eval(), features(bench, bench.conditions[:2], bench.columns))
     common = {"kind": "psfnet", "ks": k, "accuracy_ks": k, "arch": ARCH, "flops_per_psf_graph": flops,
-              "training": training, "budget": {key: b[key] for key in ("samples", "spp", "steps", "batch_size",
-                                                                       "our_samples", "our_steps")}}
+              "training": training, "budget": b}
     rows = []
     for batch in (1, p.batch):
-        cond = np.resize(bench.conditions, (batch, 3))
+        cond = np.resize(bench.conditions, (batch, bench.conditions.shape[1]))
         timing = throughput(lambda: predict(cond), batch, repeats=p.repeats, min_time_s=p.min_run_s)
         rows.append({"method": f"DeepLens PSFNetLens ({ARCH}), batch {batch}", **common, **timing,
                      "accuracy": accuracy})
@@ -222,13 +229,15 @@ def run(bench: Bench, log=print) -> list[dict]:
 
 
 def conv_rows(bench: Bench, lens) -> list[dict]:
-    """Throughput of PSFNetLens's default architecture (untrained: speed does not depend on weights)."""
+    """Throughput of PSFNetLens's default architecture (untrained: speed does not depend on weights),
+    network only (its kernels would still need cropping to k and turning to their azimuth)."""
     p = bench.profile
-    conv = lens.init_net(in_chan=3, psf_chan=1, kernel_size=CONV_KS, model_name="mlpconv").eval()
-    flops = graph_flops(conv, network_input(bench, bench.conditions[:2]))
+    in_chan = 4 if "focus" in bench.manifest.condition_names else 3
+    conv = lens.init_net(in_chan=in_chan, psf_chan=1, kernel_size=CONV_KS, model_name="mlpconv").eval()
+    flops = graph_flops(conv, features(bench, bench.conditions[:2], bench.columns))
     rows = []
     for batch in sorted({1, p.psfnet_conv_batch}):
-        x = network_input(bench, np.resize(bench.conditions, (batch, 3)))
+        x = features(bench, np.resize(bench.conditions, (batch, bench.conditions.shape[1])), bench.columns)
 
         def predict() -> np.ndarray:
             with torch.inference_mode():

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+
 import httpx
 
 
@@ -21,6 +25,18 @@ class PSFError(Exception):
 
 class InvalidRequestError(PSFError):
     """422 (or another 4xx about the request): ``message`` is the server's explanation."""
+
+
+class PayloadTooLargeError(InvalidRequestError):
+    """413: a batch over the server's limit; ``limit`` is that limit when the message names it.
+
+    ``psf_batch`` handles this itself by splitting the batch; other calls raise it.
+    """
+
+    def __init__(self, message: str, *, status_code: int | None = None, request: str | None = None,
+                 limit: int | None = None) -> None:
+        super().__init__(message, status_code=status_code, request=request)
+        self.limit = limit
 
 
 class NotFoundError(PSFError):
@@ -45,7 +61,11 @@ class ServerError(PSFError):
 
 
 class TransportError(PSFError):
-    """No HTTP answer: connection refused, DNS failure, timeout."""
+    """No HTTP answer: connection refused, DNS failure, connection dropped, timeout."""
+
+
+class RequestTimeoutError(TransportError):
+    """The server did not answer within the client's ``timeout``."""
 
 
 def _detail(response: httpx.Response) -> str:
@@ -59,10 +79,37 @@ def _detail(response: httpx.Response) -> str:
 
 
 def _retry_after(response: httpx.Response) -> float | None:
-    try:
-        return float(response.headers["Retry-After"])
-    except (KeyError, ValueError):
+    """Retry-After in seconds: a number, or an HTTP date (RFC 9110); None when absent or unreadable."""
+    value = response.headers.get("Retry-After")
+    if value is None:
         return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def _batch_limit(response: httpx.Response, message: str) -> int | None:
+    """The server's batch limit from a 413: a header if it sends one, else the number after 'limit'."""
+    header = response.headers.get("X-Max-Batch-Size") or response.headers.get("X-Max-Batch")
+    if header and header.strip().isdigit():
+        return int(header)
+    found = re.search(r"(?:limit|max(?:imum)?|at most)\D{0,30}?(\d+)", message, flags=re.IGNORECASE)
+    return int(found.group(1)) if found else None
+
+
+def transport_error(exc: httpx.TransportError, method: str, url: str) -> TransportError:
+    """The client error for an httpx transport failure (raise it ``from exc``)."""
+    if isinstance(exc, httpx.TimeoutException):
+        return RequestTimeoutError(f"{method} {url} timed out: {exc or type(exc).__name__}")
+    return TransportError(f"cannot reach the PSF server at {url} ({exc or type(exc).__name__})")
 
 
 def error_from_response(response: httpx.Response) -> PSFError:
@@ -73,6 +120,8 @@ def error_from_response(response: httpx.Response) -> PSFError:
         return UnauthorizedError(message, **where)
     if status == 404:
         return NotFoundError(message, **where)
+    if status == 413:
+        return PayloadTooLargeError(message, **where, limit=_batch_limit(response, message))
     if status in (429, 503):
         return OverloadedError(message, **where, retry_after=_retry_after(response))
     if status >= 500:

@@ -41,6 +41,8 @@ def _as_column(name: str, value: Any, n: int | None) -> np.ndarray:
     except (TypeError, ValueError):
         raise ConditionError(name, value, "must be a number or a list of numbers") from None
     arr = np.atleast_1d(arr)
+    if arr.size == 0:
+        raise ConditionError(name, "[]", "must hold at least one value")
     if arr.ndim != 1:
         raise ConditionError(name, value, "must be a number or a flat list of numbers")
     if n is not None and arr.size not in (1, n):
@@ -105,6 +107,8 @@ def resolve_conditions(
     for spec in manifest.conditions:
         if spec.name == "field":
             value = field_arr
+        elif spec.name == "azimuth":  # mirror-symmetric models are conditioned on the first quadrant
+            value = fold_azimuth(az)[0]
         else:
             value = physical.get(spec.name)
             if value is None:
@@ -117,6 +121,46 @@ def resolve_conditions(
         columns.append(np.broadcast_to(value, (n,)))
     cond = np.stack(columns, axis=1).astype(np.float32)
     return cond, np.broadcast_to(az, (n,)).astype(np.float64)
+
+
+def fold_azimuth(azimuth_deg: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Azimuth -> (azimuth in [0, 90], flip rows?, flip columns?).
+
+    For a rotationally symmetric lens the PSF at -a is the PSF at a mirrored top-bottom, and at
+    180 - a mirrored left-right; on the pixel grid these mirrors are exact (no resampling), unlike a
+    rotation. Quadrant II mirrors columns, III both, IV rows.
+    """
+    a = np.remainder(np.asarray(azimuth_deg, dtype=np.float64), 360.0)
+    q2, q3, q4 = (a > 90) & (a <= 180), (a > 180) & (a < 270), a >= 270
+    folded = np.select([q2, q3, q4], [180.0 - a, a - 180.0, 360.0 - a], a)
+    return folded, q3 | q4, q2 | q3
+
+
+def mirror_psfs(psfs: np.ndarray, azimuth_deg: np.ndarray) -> np.ndarray:
+    """First-quadrant kernels -> kernels at their azimuths by exact flips (self-inverse)."""
+    psfs = np.array(psfs, dtype=np.float32, copy=True)
+    _, flip_rows, flip_cols = fold_azimuth(np.broadcast_to(azimuth_deg, (len(psfs),)))
+    psfs[flip_rows] = psfs[flip_rows, ::-1, :]
+    psfs[flip_cols] = psfs[flip_cols, :, ::-1]
+    return psfs
+
+
+def orient_psfs(symmetry: str, psfs: np.ndarray, azimuth_deg: np.ndarray) -> np.ndarray:
+    """Kernels in the model's frame -> kernels at their azimuths, for a manifest's ``symmetry``."""
+    if symmetry == "rotational":
+        return rotate_psfs(psfs, azimuth_deg)
+    if symmetry == "mirror":
+        return mirror_psfs(psfs, azimuth_deg)
+    return psfs
+
+
+def to_model_frame(symmetry: str, psfs: np.ndarray, azimuth_deg: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`orient_psfs`: kernels seen at their azimuths, in the model's frame."""
+    if symmetry == "rotational":
+        return to_meridian(psfs, azimuth_deg)
+    if symmetry == "mirror":
+        return mirror_psfs(psfs, azimuth_deg)
+    return psfs
 
 
 def rotate_psfs(psfs: np.ndarray, azimuth_deg: np.ndarray, *, meridian_deg: float = DEFAULT_AZIMUTH) -> np.ndarray:
@@ -138,24 +182,50 @@ def rotate_psfs(psfs: np.ndarray, azimuth_deg: np.ndarray, *, meridian_deg: floa
     cos, sin = np.cos(phi[todo])[:, None, None], np.sin(phi[todo])[:, None, None]
     src_c = c + (u * cos + v * sin)
     src_r = c - (-u * sin + v * cos)
-    r0, c0 = np.floor(src_r).astype(np.int64), np.floor(src_c).astype(np.int64)
+    r0, c0 = np.floor(src_r), np.floor(src_c)
     fr, fc = src_r - r0, src_c - c0
-    batch = np.arange(todo.size)[:, None, None]
-    src = psfs[todo]
+    # Taps read a copy with a zero border: a source index clipped onto the border reads 0, which is
+    # what a tap outside the kernel contributes (one gather per tap instead of a mask per tap).
+    m, w = todo.size, k + 2
+    padded = np.zeros((m, w, w), dtype=np.float32)
+    padded[:, 1:-1, 1:-1] = psfs[todo]
+    flat = padded.reshape(-1)
+    base = (np.arange(m) * (w * w))[:, None, None]
+    ri = [np.clip(r0 + d, -1, k).astype(np.int64) + 1 for d in (0, 1)]
+    ci = [np.clip(c0 + d, -1, k).astype(np.int64) + 1 for d in (0, 1)]
 
-    def tap(r: np.ndarray, cc: np.ndarray) -> np.ndarray:
-        inside = (r >= 0) & (r < k) & (cc >= 0) & (cc < k)
-        return np.where(inside, src[batch, np.clip(r, 0, k - 1), np.clip(cc, 0, k - 1)], 0.0)
+    def tap(dr: int, dc: int) -> np.ndarray:
+        return flat[base + ri[dr] * w + ci[dc]]
 
     rotated = (
-        tap(r0, c0) * (1 - fr) * (1 - fc)
-        + tap(r0, c0 + 1) * (1 - fr) * fc
-        + tap(r0 + 1, c0) * fr * (1 - fc)
-        + tap(r0 + 1, c0 + 1) * fr * fc
+        tap(0, 0) * (1 - fr) * (1 - fc)
+        + tap(0, 1) * (1 - fr) * fc
+        + tap(1, 0) * fr * (1 - fc)
+        + tap(1, 1) * fr * fc
     )
     total = rotated.sum(axis=(1, 2), keepdims=True)
     out[todo] = (rotated / np.where(total > 0, total, 1.0)).astype(np.float32)
     return out
+
+
+def to_meridian(psfs: np.ndarray, azimuth_deg: np.ndarray, *, meridian_deg: float = DEFAULT_AZIMUTH) -> np.ndarray:
+    """The inverse turn of :func:`rotate_psfs`: kernels seen at their azimuth, turned back onto the meridian."""
+    return rotate_psfs(psfs, 2.0 * meridian_deg - np.asarray(azimuth_deg, dtype=np.float64), meridian_deg=meridian_deg)
+
+
+def sensor_grid(nx: int, ny: int) -> tuple[np.ndarray, np.ndarray]:
+    """Centres of an nx x ny tiling of the sensor as (x, y) columns of ny * nx points, row-major.
+
+    x_i = -1 + (2i + 1) / nx (left to right), y_j = 1 - (2j + 1) / ny (top row, +y, first), so
+    point j * nx + i is the centre of image tile (row j, column i).
+    """
+    for name, n in (("nx", nx), ("ny", ny)):
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ConditionError(name, n, "must be a whole number >= 1")
+    xs = -1.0 + (2.0 * np.arange(nx) + 1.0) / nx
+    ys = 1.0 - (2.0 * np.arange(ny) + 1.0) / ny
+    gy, gx = np.meshgrid(ys, xs, indexing="ij")
+    return gx.reshape(-1), gy.reshape(-1)
 
 
 def ranges_text(manifest: Manifest) -> Mapping[str, str]:

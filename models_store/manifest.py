@@ -73,10 +73,11 @@ class Manifest(_Strict):
     conditions: list[ConditionSpec]
     kernel_size: int = Field(ge=3)
     latent_size: int = Field(ge=1)
-    symmetry: Literal["rotational", "none"] = Field(
+    symmetry: Literal["rotational", "mirror", "none"] = Field(
         default="rotational",
-        description="rotational: the graphs are conditioned on the +y meridian and other azimuths "
-        "are served by rotating the kernel",
+        description="rotational: the graphs are conditioned on the +y meridian and other azimuths are "
+        "served by rotating the kernel; mirror: the graphs take azimuth in [0, 90] deg and the other "
+        "quadrants are served by exact mirror flips; none: no symmetry used",
     )
     orientation: str = Field(
         default="row 0 is image +y (top), column 0 is image -x (left); centred on the chief ray",

@@ -5,6 +5,8 @@ Run it with ``python -m serving`` or ``uvicorn --factory serving.app:create_app`
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,10 +14,16 @@ from fastapi import Depends, FastAPI
 
 from models_store import Store
 
-from .deps import require_api_key
+from .batcher import Batcher
+from .cache import AnswerCache
+from .deps import Server, require_api_key
 from .errors import install_error_handlers
+from .limits import BodyLimitMiddleware
+from .metrics import Metrics, MetricsMiddleware
 from .registry import Registry
-from .routes import health, models, psf
+from .reload import start_polling
+from .routes import batch, health, interpolate, latent, models, psf
+from .routes import metrics as metrics_route
 from .settings import Settings, get_settings
 
 DESCRIPTION = """PSFs of a lens from a trained surrogate model, in physical units.
@@ -24,34 +32,47 @@ Positions: `field` (fraction of the sensor half-diagonal) with `azimuth` (degree
 counter-clockwise, default 90), or `x`, `y` (fractions of the sensor half-width / half-height).
 `depth` in metres, `wavelength` in nanometres, `focus` in metres. Each model accepts only the ranges
 it was trained on (`GET /models/{name}`); anything else is refused with 422 naming the parameter,
-the value and the allowed range.
+the value and the allowed range. Every route takes `model` and `version` (a number or an alias).
 """
-
-
-def _settings_of(app: FastAPI) -> Settings:
-    # the same object the routes see, including a test's dependency override
-    return app.dependency_overrides.get(get_settings, get_settings)()
 
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    settings = _settings_of(app)
-    registry = Registry(Store(settings.store), default_model=settings.default_model,
-                        prefer_gpu=settings.prefer_gpu, threads=settings.threads)
+    settings: Settings = app.state.settings
+    metrics: Metrics = app.state.metrics
+    registry = Registry(Store(settings.store), default_model=settings.default_model, prefer_gpu=settings.prefer_gpu,
+                        tensorrt=settings.tensorrt, threads=settings.threads, metrics=metrics)
     # loaded before the port opens: small models load in well under a second, and every later
     # request then finds its model ready
-    registry.load_all()
-    app.state.registry = registry
-    yield
+    await asyncio.to_thread(registry.refresh)
+    batcher = Batcher(metrics, enabled=settings.microbatch, max_rows=settings.microbatch_max,
+                      max_delay_s=settings.microbatch_delay_ms / 1000, max_pending=settings.max_queue,
+                      retry_after_s=settings.retry_after_s, threads=settings.compute_threads)
+    app.state.server = Server(settings, registry, batcher, AnswerCache(settings.cache_bytes, metrics), metrics)
+    poller = start_polling(registry, settings.reload_interval_s)
+    try:
+        yield
+    finally:
+        # uvicorn runs this after in-flight requests have drained (or graceful_timeout_s passed)
+        if poller is not None:
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
+        await batcher.close()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings if settings is not None else get_settings()
     app = FastAPI(title="PSF surrogate", description=DESCRIPTION, lifespan=_lifespan)
-    if settings is not None:
-        app.dependency_overrides[get_settings] = lambda: settings
+    app.state.settings = settings
+    app.state.metrics = metrics = Metrics()
     install_error_handlers(app)
     app.include_router(health.router)
     protected = [Depends(require_api_key)]
-    app.include_router(psf.router, dependencies=protected)
-    app.include_router(models.router, dependencies=protected)
+    for router in (psf.router, batch.router, interpolate.router, latent.router, models.router,
+                   metrics_route.router):
+        app.include_router(router, dependencies=protected)
+    # the last added runs first: count and time every request, including those refused for size
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

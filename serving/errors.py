@@ -2,7 +2,8 @@
 
 422 bodies are ``{"detail": "<parameter>=<value> is not allowed: <what is allowed>", "errors": [...]}``
 whether FastAPI's own parsing refused the value (depth=abc) or the model's trained ranges did
-(depth=70); 404 names what exists; 503 says why nothing can answer.
+(depth=70); 404 names what exists; 413 names the limit a request is over; 503 says why nothing can
+answer, with Retry-After.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from fastapi.responses import JSONResponse
 
 from models_store import ConditionError
 
+from .limits import LimitExceeded, Overloaded
 from .registry import InvalidReference, ModelNotFound, ModelUnavailable
 
 # pydantic's wording for the types our parameters use, said the way the rest of our messages are
@@ -62,8 +64,9 @@ async def _on_validation(_: Request, exc: RequestValidationError) -> JSONRespons
     return _unprocessable(detail, plain)
 
 
-async def _on_condition(_: Request, exc: ConditionError) -> JSONResponse:
-    error = {"loc": ["query", exc.parameter], "msg": str(exc), "type": "out_of_range", "input": _plain(exc.value)}
+async def _on_condition(request: Request, exc: ConditionError) -> JSONResponse:
+    where = "query" if request.method == "GET" else "body"
+    error = {"loc": [where, exc.parameter], "msg": str(exc), "type": "out_of_range", "input": _plain(exc.value)}
     return _unprocessable(str(exc), [error])
 
 
@@ -79,9 +82,20 @@ async def _on_unavailable(_: Request, exc: ModelUnavailable) -> JSONResponse:
     return JSONResponse(status_code=503, content={"detail": str(exc)}, headers={"Retry-After": "30"})
 
 
+async def _on_too_large(_: Request, exc: LimitExceeded) -> JSONResponse:
+    return JSONResponse(status_code=413, content={"detail": str(exc)})
+
+
+async def _on_overloaded(_: Request, exc: Overloaded) -> JSONResponse:
+    return JSONResponse(status_code=503, content={"detail": str(exc)},
+                        headers={"Retry-After": str(exc.retry_after_s)})
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(ConditionError, _on_condition)
     app.add_exception_handler(InvalidReference, _on_reference)
     app.add_exception_handler(ModelNotFound, _on_not_found)
     app.add_exception_handler(ModelUnavailable, _on_unavailable)
+    app.add_exception_handler(LimitExceeded, _on_too_large)
+    app.add_exception_handler(Overloaded, _on_overloaded)

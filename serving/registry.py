@@ -1,21 +1,32 @@
-"""Which model versions the server can answer with, loaded once and cached.
+"""Which model versions the server answers with: a snapshot of the store, refreshed by polling.
 
-At startup the version ``latest`` names is loaded for every model in the store; when it fails its
-sha256 check or onnxruntime refuses it, the reason is logged and the newest older version that loads
-serves instead, so one bad publish does not take a model offline. Other versions and aliases load on
-first use. Versions are immutable, so a loaded (or failed) version is never looked at again.
+:meth:`Registry.refresh` lists the store (model names, versions, alias files: a few directory reads)
+and, when something changed, loads the version every alias names (``latest`` is the newest version
+unless a ``latest`` ref says otherwise) *before* switching to it. A version whose files fail their
+sha256 or that onnxruntime refuses is logged and remembered as broken; its alias keeps serving the
+version it served before (at startup: the newest older version that loads), so one bad publish does
+not take a model offline. Requests only read the snapshot: no file system access per request, and a
+request that already holds a model finishes on it while the snapshot moves on.
+
+Explicit version numbers load on first use. Versions are immutable, so a loaded (or broken) version
+is never looked at again.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from dataclasses import dataclass, field
 
-from models_store import Store, StoreError, check_name
-from models_store import NotFoundError as StoreNotFound
-from models_store.runtime import OnnxModel, choose_providers
+from models_store import DEFAULT_ALIAS, Store, StoreError, check_name
+from models_store.runtime import OnnxModel, Provider, choose_providers, provider_names
+
+from .metrics import Metrics
 
 log = logging.getLogger(__name__)
+# a query for something the snapshot lacks re-lists the store, at most this often
+_MISS_REFRESH_S = 0.5
 
 
 class ModelNotFound(LookupError):
@@ -30,71 +41,143 @@ class InvalidReference(ValueError):
         super().__init__(message)
 
 
+class _NeedsBlocking(Exception):
+    """Answering needs the file system, which a non-blocking lookup must not touch."""
+
+
 class ModelUnavailable(RuntimeError):
     """The store holds it but it cannot be served: no models, or files that fail to load (HTTP 503)."""
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """What the store held at the last look, and which loaded version each alias is served from."""
+
+    versions: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    aliases: dict[str, dict[str, int]] = field(default_factory=dict)  # as the ref files say
+    served: dict[tuple[str, str], int] = field(default_factory=dict)  # (name, alias) -> loaded version
+
+
 class Registry:
     def __init__(self, store: Store, *, default_model: str | None = None, prefer_gpu: bool = True,
-                 threads: int | None = None) -> None:
+                 tensorrt: bool = True, threads: int | None = None, metrics: Metrics | None = None) -> None:
         self.store = store
         self.default_model = default_model
-        self.providers = choose_providers(prefer_gpu)
+        self.providers: list[Provider] = choose_providers(prefer_gpu, tensorrt=tensorrt)
         self.threads = threads
+        self.metrics = metrics
+        self.snapshot = Snapshot()
         self._models: dict[tuple[str, int], OnnxModel] = {}
         self._broken: dict[tuple[str, int], str] = {}
-        self._lock = threading.Lock()  # requests run in a thread pool; load each version only once
+        self._load_lock = threading.Lock()  # load each version once
+        self._refresh_lock = threading.Lock()
+        self._last_refresh = 0.0
 
-    # -- startup -------------------------------------------------------------------------------
-    def load_all(self) -> dict[str, int]:
-        """Load the served version of every model; returns {name: version} of what loaded."""
+    @property
+    def provider_names(self) -> list[str]:
+        return provider_names(self.providers)
+
+    # -- refresh --------------------------------------------------------------------------------
+    def _listing(self) -> tuple[dict[str, tuple[int, ...]], dict[str, dict[str, int]]]:
+        versions: dict[str, tuple[int, ...]] = {}
+        aliases: dict[str, dict[str, int]] = {}
         for name in self.store.models():
             try:
-                latest = self.store.resolve(name)
-            except StoreError as exc:  # e.g. removed while we looked: one model must not stop the server
+                versions[name] = tuple(self.store.versions(name))
+                aliases[name] = self.store.aliases(name)
+            except (OSError, StoreError) as exc:  # removed while we looked: one model must not stop the server
                 log.error("model %s: %s", name, exc)
-                continue
-            candidates = [latest] + [v for v in reversed(self.store.versions(name)) if v < latest]
-            for version in candidates:
-                try:
-                    self._load(name, version)
-                    break
-                except ModelUnavailable:
-                    continue  # reason already logged
-            else:
-                log.error("model %s: no version could be loaded; it is not served", name)
-        served = self.served()
-        log.info("serving %s from %s with %s", served or "nothing", self.store.root, self.providers)
-        return served
+        return versions, aliases
 
+    def refresh(self) -> bool:
+        """Look at the store; load and switch to what changed. Returns True when the snapshot moved."""
+        with self._refresh_lock:
+            self._last_refresh = time.monotonic()
+            versions, aliases = self._listing()
+            old = self.snapshot
+            if versions == old.versions and aliases == old.aliases:
+                return False
+            served: dict[tuple[str, str], int] = {}
+            for name, numbers in versions.items():
+                if not numbers:
+                    continue
+                targets = {DEFAULT_ALIAS: numbers[-1], **aliases.get(name, {})}
+                for alias, target in sorted(targets.items()):
+                    chosen = self._serve_alias(name, alias, target, old.served.get((name, alias)), numbers)
+                    if chosen is not None:
+                        served[(name, alias)] = chosen
+            self.snapshot = Snapshot(versions, aliases, served)
+            self._report(old)
+            return True
+
+    def _serve_alias(self, name: str, alias: str, target: int, before: int | None,
+                     numbers: tuple[int, ...]) -> int | None:
+        if target not in numbers:
+            log.error("model %s: alias %s names version %s, which is not in the store", name, alias, target)
+            return before
+        if self._try_load(name, target):
+            return target
+        if before is not None:
+            log.warning("model %s: %s keeps serving version %s (version %s was refused)", name, alias, before, target)
+            return before
+        if alias == DEFAULT_ALIAS:  # at startup: the newest older version that loads
+            for older in sorted((v for v in numbers if v < target), reverse=True):
+                if self._try_load(name, older):
+                    log.warning("model %s: serving version %s (latest, %s, was refused)", name, older, target)
+                    return older
+            log.error("model %s: no version could be loaded; it is not served", name)
+        return None
+
+    def _try_load(self, name: str, version: int) -> bool:
+        try:
+            self._load(name, version)
+            return True
+        except ModelUnavailable:
+            return False  # reason already logged
+
+    def _report(self, old: Snapshot) -> None:
+        new = self.snapshot
+        changed = {key: v for key, v in new.served.items() if old.served.get(key) != v}
+        for (name, alias), version in sorted(changed.items()):
+            log.info("model %s: %s -> version %s", name, alias, version)
+        if self.metrics is not None:
+            for (name, alias), version in new.served.items():
+                self.metrics.alias.labels(name, alias).set(version)
+        if not old.versions:
+            log.info("serving %s from %s with %s", self.served() or "nothing", self.store.root, self.provider_names)
+
+    def refresh_on_miss(self) -> bool:
+        """A query named something the snapshot lacks: look again, unless we just did."""
+        if time.monotonic() - self._last_refresh < _MISS_REFRESH_S:
+            return False
+        return self.refresh()
+
+    # -- what is served ---------------------------------------------------------------------------
     def served(self) -> dict[str, int]:
-        """{name: loaded version a query naming no version gets} — what /readyz and /models report."""
-        loaded = self._loaded()
-        out: dict[str, int] = {}
-        for name in sorted({n for n, _ in loaded}):
-            mine = [v for n, v in loaded if n == name]
-            try:
-                latest = self.store.resolve(name)
-            except StoreError:
-                latest = max(mine)
-            # latest itself once loaded, else the fallback get() uses (an older one that loaded)
-            out[name] = max([v for v in mine if v <= latest] or mine)
-        return out
-
-    def _loaded(self) -> list[tuple[str, int]]:
-        with self._lock:  # a copy: another request may be adding a version
-            return sorted(self._models)
+        """{name: version a query naming no version gets} — what /readyz and /models report."""
+        return {name: v for (name, alias), v in sorted(self.snapshot.served.items()) if alias == DEFAULT_ALIAS}
 
     @property
     def ready(self) -> bool:
-        return bool(self._models)
+        return bool(self.served())
 
-    # -- lookups -------------------------------------------------------------------------------
-    def model_name(self, name: str | None) -> str:
+    def loaded(self) -> list[tuple[str, int]]:
+        return sorted(self._models)
+
+    # -- lookups: no file system access unless the snapshot lacks the name --------------------
+    def _miss(self, block: bool) -> bool:
+        """The snapshot lacks what a query names: may it look again? (never without ``block``)"""
+        if not block:
+            raise _NeedsBlocking
+        return self.refresh_on_miss()
+
+    def model_name(self, name: str | None, *, block: bool = True) -> str:
         """The model a query means: the one named, else the configured default, else the first."""
         name = name or self.default_model
-        known = self.store.models()
         if name is None:
+            if not self.snapshot.versions:
+                self._miss(block)
+            known = sorted(self.snapshot.versions)
             if not known:
                 raise ModelUnavailable(f"the store {self.store.root} holds no models")
             return known[0]
@@ -102,36 +185,64 @@ class Registry:
             check_name("model name", name)
         except ValueError as exc:
             raise InvalidReference("model", str(exc)) from None
-        if name not in known:
-            raise ModelNotFound(f"model {name!r} is not in the store (models: {', '.join(known) or 'none'})")
+        if name not in self.snapshot.versions:
+            self._miss(block)
+        if name not in self.snapshot.versions:
+            known = ", ".join(sorted(self.snapshot.versions)) or "none"
+            raise ModelNotFound(f"model {name!r} is not in the store (models: {known})")
         return name
 
-    def version_number(self, name: str, version: str | int | None) -> int:
+    def version_number(self, name: str, version: str | int | None, *, block: bool = True) -> int:
+        """A version number or alias of a known model -> the version number a query is answered with."""
+        alias = DEFAULT_ALIAS if version is None else str(version)
+        if alias.isdigit():
+            number = int(alias)
+            if number not in self.snapshot.versions.get(name, ()):
+                self._miss(block)
+            if number not in self.snapshot.versions.get(name, ()):
+                raise ModelNotFound(f"model {name!r} has no version {number} "
+                                    f"(versions: {list(self.snapshot.versions.get(name, ()))})")
+            return number
         try:
-            return self.store.resolve(name, version)
-        except StoreNotFound as exc:
-            raise ModelNotFound(str(exc)) from None
+            check_name("alias", alias)
         except ValueError as exc:  # an alias spelled so it can never exist
             raise InvalidReference("version", str(exc)) from None
+        if (name, alias) not in self.snapshot.served:
+            self._miss(block)
+        snap = self.snapshot
+        if (name, alias) in snap.served:
+            return snap.served[(name, alias)]
+        known = snap.aliases.get(name, {})
+        if alias in known or alias == DEFAULT_ALIAS:
+            target = known.get(alias) or max(snap.versions.get(name) or (0,))
+            reason = self._broken.get((name, target), "it did not load")
+            raise ModelUnavailable(f"{name}@{alias} (version {target}) cannot be served: {reason}")
+        raise ModelNotFound(f"model {name!r} has no alias {alias!r} (aliases: {sorted(known) or 'none'}, "
+                            f"versions: {list(snap.versions.get(name, ()))})")
 
-    def get(self, name: str | None = None, version: str | int | None = None) -> OnnxModel:
-        """The loaded model for a query; version None means ``latest``, or the newest that loads."""
-        name = self.model_name(name)
-        number = self.version_number(name, version)
+    def get(self, name: str | None = None, version: str | int | None = None, *,
+            block: bool = True) -> OnnxModel | None:
+        """The loaded model for a query; version None means ``latest`` (or what serves in its place).
+
+        ``block=False`` (for the event loop) never touches the file system: it returns None where a
+        version must be loaded or the store listed again; call again with ``block=True`` in a thread.
+        """
         try:
-            return self._load(name, number)
-        except ModelUnavailable:
-            fallback = [v for (n, v) in self._loaded() if n == name and v < number]
-            if version is not None or not fallback:
-                raise
-            return self._models[(name, max(fallback))]
+            name = self.model_name(name, block=block)
+            number = self.version_number(name, version, block=block)
+        except _NeedsBlocking:
+            return None
+        model = self._models.get((name, number))
+        if model is None and block:
+            model = self._load(name, number)
+        return model
 
     def _load(self, name: str, version: int) -> OnnxModel:
         key = (name, version)
         model = self._models.get(key)  # the common case, without waiting behind another version's load
         if model is not None:
             return model
-        with self._lock:
+        with self._load_lock:
             if key in self._models:
                 return self._models[key]
             if key in self._broken:
@@ -142,8 +253,12 @@ class Registry:
             except Exception as exc:  # integrity or onnxruntime failure: a bad file must not stop the server
                 reason = f"{type(exc).__name__}: {exc}"
                 self._broken[key] = reason
-                log.warning("skipping %s@%s: %s", name, version, reason)
+                log.warning("refusing %s@%s: %s", name, version, reason)
+                if self.metrics is not None:
+                    self.metrics.refused.labels(name, str(version)).inc()
                 raise ModelUnavailable(f"{name}@{version} cannot be served: {reason}") from exc
             self._models[key] = model
             log.info("loaded %s@%s", name, version)
+            if self.metrics is not None:
+                self.metrics.loaded.labels(name, str(version)).set(1)
             return model

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import os
+import shutil
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
+import numpy as np
 import pytest
-
-from serving.process import ServerProcess, free_port  # noqa: F401  (tests import ServerProcess from here)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,15 +28,73 @@ def fit_result(tmp_path_factory) -> dict:
     """One real `python -m training.fit configs/ci.yml` run, shared by the whole session."""
     base = tmp_path_factory.mktemp("fit")
     store, runs = base / "store", base / "runs"
-    proc = run_cli("-m", "training.fit", "configs/ci.yml", "--store", str(store), f"run_dir={runs}")
+    # 300 s is not enough for the ci fit on two cores shared with other work (110-250 s seen here)
+    proc = run_cli("-m", "training.fit", "configs/ci.yml", "--store", str(store), f"run_dir={runs}", timeout=900)
     assert proc.returncode == 0, f"fit failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     run_dir = next(runs.iterdir())
     return {"store": store, "run_dir": run_dir, "stdout": proc.stdout, "stderr": proc.stderr}
 
 
 @pytest.fixture(scope="session")
-def trained_store(fit_result) -> Path:
-    return fit_result["store"]
+def trained_store(request, tmp_path_factory) -> Path:
+    """The store of the session's fit; PSF_TEST_STORE=DIR (a store holding a configs/ci.yml model
+    named ci) skips the fit for tests that only need the store, on a busy machine. It is copied."""
+    reuse = os.environ.get("PSF_TEST_STORE")
+    if reuse:
+        copy = tmp_path_factory.mktemp("reused") / "store"
+        shutil.copytree(reuse, copy)
+        return copy
+    return request.getfixturevalue("fit_result")["store"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """`python -m serving` on a loopback port, stopped when the test session ends."""
+
+    def __init__(self, store: Path, *extra: str, env: dict | None = None, log_path: Path | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        # A file, not a pipe: a pipe nobody reads fills up with access-log lines and blocks the server.
+        self.log_path = log_path or Path(store).parent / f"server-{self.port}.log"
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "serving", "--store", str(store), "--host", "127.0.0.1", "--port", str(self.port),
+             *extra],
+            cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, text=True,
+            env={**os.environ, **(env or {})},
+        )
+
+    def output(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text()
+
+    def wait(self, path: str = "/healthz", timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.output()}")
+            try:
+                if httpx.get(self.url + path, timeout=1).status_code < 500:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"server on {self.url} did not answer {path} within {timeout}s")
+
+    def stop(self) -> str:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+        return self.log_path.read_text()
 
 
 @pytest.fixture(scope="session")
@@ -46,6 +108,46 @@ def server(trained_store):
 @pytest.fixture(scope="session")
 def server_url(server) -> str:
     return server.url
+
+
+@pytest.fixture(scope="session")
+def local_model(trained_store: Path):
+    """The served model, in this process (what every HTTP answer must equal)."""
+    from models_store.runtime import OnnxModel
+
+    return OnnxModel.from_store(trained_store, "ci")
+
+
+@pytest.fixture(scope="session")
+def http(server_url: str):
+    with httpx.Client(base_url=server_url, timeout=30.0) as client:
+        yield client
+
+
+def load_npy(response: httpx.Response) -> np.ndarray:
+    """The array of a 200 npy response (fails with the server's message otherwise)."""
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/x-npy"
+    return np.load(io.BytesIO(response.content), allow_pickle=False)
+
+
+def republish(root: Path, name: str = "ci", aliases: tuple[str, ...] = ("latest",)) -> int:
+    """Publish the latest version's files again as a new version; returns its number."""
+    from models_store import Store
+
+    store = Store(root)
+    manifest = store.manifest(name)
+    folder = store.version_dir(name, manifest.version)
+    fields = manifest.model_dump(exclude={"name", "version", "files"})
+    return store.publish(name, {file: folder / file for file in manifest.files}, fields, aliases=aliases).version
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The sum of the Prometheus samples called ``name`` with these labels in /metrics text (0 if none)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+               if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()))
 
 
 @pytest.fixture

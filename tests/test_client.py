@@ -24,7 +24,7 @@ from clients import (
     TransportError,
     UnauthorizedError,
 )
-from clients import _client, _exceptions
+from clients import _arrays, _async_client, _client, _exceptions, _local, _render
 from models_store.runtime import OnnxModel
 
 
@@ -50,6 +50,15 @@ def test_psf_equals_the_servers_array(client: PSFClient, server_url: str, traine
     assert psf.dtype == np.float32 and psf.ndim == 2
     np.testing.assert_array_equal(psf, served)
     np.testing.assert_array_equal(psf, OnnxModel.from_store(trained_store, "ci").psf(**QUERY)[0])
+
+
+def test_psf_carries_the_servers_metadata(client: PSFClient, server_url: str) -> None:
+    psf = client.psf(**QUERY)
+    headers = httpx.get(f"{server_url}/psf", params={**QUERY, "format": "npy"}, timeout=30.0).headers
+    assert psf.meta == clients.PSFMeta(model=headers["X-Model"], version=int(headers["X-Model-Version"]),
+                                       kernel_size=int(headers["X-Kernel-Size"]),
+                                       pixel_pitch_um=float(headers["X-Pixel-Pitch-Um"]))
+    assert psf.meta.model == "ci" and psf.meta.kernel_size == psf.shape[0] == 16 and psf.meta.pixel_pitch_um == 12.0
 
 
 def test_psf_accepts_numpy_scalars_and_explicit_model_version(client: PSFClient) -> None:
@@ -105,7 +114,7 @@ def test_status_codes_map_to_error_classes(status: int, error: type[PSFError]) -
         return httpx.Response(status, json={"detail": f"said with {status}"}, headers={"Retry-After": "7"})
 
     with pytest.raises(error) as caught:
-        mock_client(handler).models()
+        mock_client(handler, retries=0).models()
     assert caught.value.status_code == status and caught.value.message == f"said with {status}"
     if error is OverloadedError:
         assert caught.value.retry_after == 7.0
@@ -147,12 +156,15 @@ def test_api_key_and_query_go_out_as_sent() -> None:
 
 # -- the package surface -------------------------------------------------------------------------
 def test_all_is_complete() -> None:
-    for module in (_client, _exceptions):
+    # every class users meet (clients, the local model, errors, result arrays) and every render helper
+    for module in (_client, _async_client, _exceptions, _local, _arrays):
         for name, obj in vars(module).items():
             if name.startswith("_") or not inspect.isclass(obj) or obj.__module__ != module.__name__:
                 continue
-            if issubclass(obj, Exception) or name.endswith("Client"):
-                assert name in clients.__all__, f"{module.__name__}.{name} is public but not in clients.__all__"
+            assert name in clients.__all__, f"{module.__name__}.{name} is public but not in clients.__all__"
+    for name in _render.__all__:
+        assert name in clients.__all__, f"clients._render.{name} is not in clients.__all__"
+    assert "Latent" in clients.__all__  # what latent() returns
     for name in clients.__all__:
         assert getattr(clients, name) is not None
 

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from models_store import ConditionError, Manifest, resolve_conditions, rotate_psfs
+from models_store.conditions import fold_azimuth, mirror_psfs
 from tests.test_store import manifest_fields
 
 
@@ -69,3 +70,30 @@ def test_rotation_keeps_unit_sum_and_non_negativity():
     out = rotate_psfs(psf, np.array([10.0, 45.0, 222.0]))
     np.testing.assert_allclose(out.sum(axis=(1, 2)), 1.0, rtol=1e-5)
     assert (out >= 0).all()
+
+
+def test_fold_azimuth_quadrants():
+    folded, rows, cols = fold_azimuth(np.array([30.0, 90.0, 150.0, 180.0, 210.0, 270.0, 330.0, -30.0, 390.0]))
+    np.testing.assert_allclose(folded, [30, 90, 30, 0, 30, 90, 30, 30, 30])
+    assert rows.tolist() == [False, False, False, False, True, True, True, True, False]
+    assert cols.tolist() == [False, False, True, True, True, False, False, False, False]
+
+
+def test_mirror_flips_are_exact_and_self_inverse():
+    psf = np.arange(16, dtype=np.float32).reshape(1, 4, 4)
+    np.testing.assert_array_equal(mirror_psfs(psf, np.array([150.0]))[0], psf[0, :, ::-1])
+    np.testing.assert_array_equal(mirror_psfs(psf, np.array([-30.0]))[0], psf[0, ::-1, :])
+    np.testing.assert_array_equal(mirror_psfs(psf, np.array([200.0]))[0], psf[0, ::-1, ::-1])
+    np.testing.assert_array_equal(mirror_psfs(mirror_psfs(psf, np.array([200.0])), np.array([200.0])), psf)
+
+
+def test_azimuth_condition_is_folded_into_the_first_quadrant(manifest):
+    fields = manifest.model_dump()
+    fields["conditions"].append({"name": "azimuth", "unit": "deg", "min": 0, "max": 90})
+    fields["symmetry"] = "mirror"
+    mirrored = Manifest.model_validate(fields)
+    cond, az = resolve_conditions(mirrored, field=0.5, azimuth=[150.0, -30.0], depth=10, wavelength=550)
+    np.testing.assert_allclose(cond[:, 3], [30.0, 30.0])
+    np.testing.assert_allclose(az, [150.0, -30.0])
+    cond, az = resolve_conditions(mirrored, x=-0.5, y=-0.5, depth=10, wavelength=550)  # third quadrant
+    assert 0 <= cond[0, 3] <= 90 and az[0] == pytest.approx(-180 + np.degrees(np.arctan2(10.8, 14.4)))

@@ -5,11 +5,10 @@ import json
 import numpy as np
 import onnxruntime as ort
 import torch
-from safetensors.torch import load_file
 
 from models_store import Store
 from models_store.runtime import OnnxModel
-from training.model import CVAE, CVAEArgs
+from training.predictors import load_torch
 from training.raytrace import LensTracer
 
 from .conftest import run_cli
@@ -17,14 +16,23 @@ from .conftest import run_cli
 
 def test_run_folder_has_config_checkpoints_figure_and_metrics(fit_result):
     run_dir = fit_result["run_dir"]
-    for name in ("config.yaml", "model.safetensors", "model_args.json", "psf_comparison.png", "metrics.json",
-                 "train_log.jsonl"):
+    for name in ("config.yaml", "model.safetensors", "model_args.json", "metrics.json", "train_log.jsonl",
+                 "validation/step_000150.png", "validation/step_000300.png", "validation/metrics.jsonl",
+                 "evaluation/evaluation.json", "evaluation/error_maps.png"):
         assert (run_dir / name).is_file(), name
-    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["step_000150", "step_000300"]
+    # checkpoint every 150 steps of 300, at most 2 kept
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["checkpoint_0", "checkpoint_1"]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["steps"] == 300 and metrics["ray_traced_samples"] == 512
     assert 0 < metrics["rel_l1_mean"] < 2
+    assert set(metrics["methods"]) == {"surrogate", "raytrace_spp1024"}
+    for key in ("rel_l1_mean", "rel_l1_p90", "centroid_px_mean", "ee80_pct_mean", "peak_ratio_mean"):
+        assert np.isfinite(metrics["methods"]["surrogate"][key]), key
+    assert metrics["interpolation"]["pairs"] == 2
     assert "held-out relative L1" in fit_result["stdout"]
+    assert any((run_dir / "logs").rglob("events.out.tfevents*")), "TensorBoard events were not written"
+    log = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines()]
+    assert len(log[-1]["kl_per_dim"]) == 4
 
 
 def test_published_version_verifies_and_carries_the_card(trained_store, fit_result):
@@ -43,10 +51,7 @@ def test_published_version_verifies_and_carries_the_card(trained_store, fit_resu
 
 def test_onnx_graphs_match_torch_on_random_in_range_conditions(trained_store, fit_result):
     run_dir = fit_result["run_dir"]
-    args = json.loads((run_dir / "model_args.json").read_text())
-    model = CVAE(CVAEArgs(**{k: tuple(v) if isinstance(v, list) else v for k, v in args.items()}))
-    model.load_state_dict(load_file(run_dir / "model.safetensors"))
-    model.eval()
+    model = load_torch(run_dir).eval()
     rng = np.random.default_rng(123)
     cond = np.stack([rng.uniform(0, 1, 50), rng.uniform(2, 100, 50), rng.uniform(450, 650, 50)], 1).astype(np.float32)
     onnx = OnnxModel.from_store(trained_store, "ci", providers=["CPUExecutionProvider"])
@@ -60,7 +65,7 @@ def test_onnx_graphs_match_torch_on_random_in_range_conditions(trained_store, fi
     # dynamic batch axis and the latent graphs
     mu, logvar = onnx.prior(cond[:3])
     assert mu.shape == logvar.shape == (3, 4)
-    np.testing.assert_allclose(onnx.decode(mu, cond[:3]), got[:3], atol=1e-6)
+    np.testing.assert_allclose(onnx.decode_condition(mu, cond[:3]), got[:3], atol=1e-6)
     mu_e, _ = onnx.encode(got[:3], cond[:3])
     assert mu_e.shape == (3, 4)
     session = ort.InferenceSession(str(Store(trained_store).version_dir("ci") / "psf.onnx"))

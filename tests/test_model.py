@@ -2,10 +2,12 @@ import numpy as np
 import pytest
 import torch
 
-from training.model import CVAE, CVAEArgs, ConditionFeatures, kl_divergence, relative_l1
+from training.conditioning import ConditionFeatures
+from training.models.cvae import CVAE, CVAEArgs, kl_divergence, relative_l1
 
-ARGS = CVAEArgs(kernel_size=16, latent_size=4, hidden=32, depth=2, field_range=(0.0, 1.0),
-                depth_range=(2.0, 100.0), wavelength_range=(450.0, 650.0))
+COLUMNS = [("field", 0.0, 1.0), ("depth", 2.0, 100.0), ("wavelength", 450.0, 650.0)]
+ARGS = CVAEArgs(kernel_size=16, latent_size=4, conditions=COLUMNS, network="mlp_basis",
+                network_args={"hidden": 32, "depth": 2}, hidden=32)
 
 
 def conditions(n=5):
@@ -14,8 +16,10 @@ def conditions(n=5):
                         450 + 200 * torch.rand(n, generator=g)], dim=1)
 
 
-def test_shapes_non_negative_unit_sum():
-    model = CVAE(ARGS)
+@pytest.mark.parametrize("network, args", [("mlp_basis", {"hidden": 32, "depth": 2}),
+                                           ("conv_transpose", {"hidden": 32, "channels": 16})])
+def test_shapes_non_negative_unit_sum(network, args):
+    model = CVAE(CVAEArgs(kernel_size=16, latent_size=4, conditions=COLUMNS, network=network, network_args=args))
     c = conditions()
     psf = model.predict(c)
     assert psf.shape == (5, 16, 16)
@@ -28,8 +32,14 @@ def test_shapes_non_negative_unit_sum():
 
 
 def test_condition_features_span_minus_one_to_one():
-    feats = ConditionFeatures(ARGS)(torch.tensor([[0.0, 100.0, 450.0], [1.0, 2.0, 650.0]]))
+    feats = ConditionFeatures(COLUMNS)(torch.tensor([[0.0, 100.0, 450.0], [1.0, 2.0, 650.0]]))
     torch.testing.assert_close(feats, torch.tensor([[-1.0, -1.0, -1.0], [1.0, 1.0, 1.0]]))
+    # depth and focus enter as their inverse: 1/depth halfway between 1/100 and 1/2 maps to 0
+    with_focus = ConditionFeatures([*COLUMNS, ("focus", 1.0, 10.0)])
+    mid_depth = 1.0 / (0.5 * (1 / 100 + 1 / 2))
+    mid_focus = 1.0 / (0.5 * (1 / 10 + 1 / 1))
+    feats = with_focus(torch.tensor([[0.5, mid_depth, 550.0, mid_focus]]))
+    torch.testing.assert_close(feats, torch.zeros(1, 4), atol=1e-5, rtol=0)
 
 
 def test_kl_is_zero_for_equal_and_positive_for_different_gaussians():

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from models_store import rotate_psfs
-from training.data import RayTracedPSFs, sample_conditions
 from training.config import load_config
+from training.datasets import sample_conditions
+from training.datasets.online import RayTracedPSFs
 from training.raytrace import LensTracer
 
 KS, SPP = 16, 20000
@@ -60,7 +61,7 @@ def test_orientation_row0_is_plus_y_and_rotation_matches_deeplens(tracer):
 
 def test_index_only_dataset_traces_on_demand_and_caches(tracer):
     cfg = load_config("configs/ci.yml")
-    cond = sample_conditions(cfg.conditions, 12, np.random.default_rng(0), block=4)
+    cond = sample_conditions(cfg, 12, np.random.default_rng(0), block=4)
     assert len(np.unique(cond[:4, 2])) == 1 and len(np.unique(cond[:, 2])) == 3
     ds = RayTracedPSFs(tracer, cond, ks=KS, spp=512, block=4, progress=False)
     assert not ds.traced.any()
@@ -71,3 +72,19 @@ def test_index_only_dataset_traces_on_demand_and_caches(tracer):
     np.testing.assert_array_equal(ds.psfs[0], first)  # cached, not re-traced with new noise
     psf, c = batch[1]
     assert psf.shape == (KS, KS) and c.shape == (3,)
+
+
+def test_mirror_symmetry_on_the_pixel_grid_matches_deeplens(tracer):
+    """A first-quadrant PSF mirrored into the other quadrants equals DeepLens's own trace there,
+    to within ray noise: the basis of the azimuth-conditioned ('mirror') models."""
+    from models_store.conditions import mirror_psfs
+
+    az = np.array([30.0, 150.0, 210.0, 330.0])
+    traced = tracer.psf(np.full(4, 0.8), np.full(4, 4.0), 550.0, ks=KS, spp=SPP, azimuth_deg=az)
+    again = tracer.psf(np.full(1, 0.8), np.full(1, 4.0), 550.0, ks=KS, spp=SPP, azimuth_deg=az[:1])
+    noise = np.abs(again[0] - traced[0]).sum()
+    mirrored = mirror_psfs(np.repeat(traced[:1], 4, axis=0), az)
+    for i in range(1, 4):
+        err = np.abs(mirrored[i] - traced[i]).sum()
+        assert err < 3 * noise + 0.02, f"azimuth {az[i]}: mirror differs by {err:.3f} (noise {noise:.3f})"
+        assert err < np.abs(traced[0] - traced[i]).sum() / 3

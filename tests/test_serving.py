@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -19,41 +17,16 @@ from models_store import Manifest, Store
 from models_store.runtime import OnnxModel
 from serving.app import create_app
 from serving.settings import Settings
+from tests.conftest import load_npy, republish
 
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 QUERY = {"field": 0.5, "depth": 10.0, "wavelength": 550.0, "azimuth": 30.0}
 
 
-@pytest.fixture(scope="module")
-def local_model(trained_store: Path) -> OnnxModel:
-    return OnnxModel.from_store(trained_store, "ci")
-
-
-@pytest.fixture(scope="module")
-def http(server_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server_url, timeout=30.0) as client:
-        yield client
-
-
-def npy(response: httpx.Response) -> np.ndarray:
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"] == "application/x-npy"
-    return np.load(io.BytesIO(response.content), allow_pickle=False)
-
-
 def in_process(store: Path, **settings: object) -> TestClient:
     """The app in this process (lifespan included) for what the shared server cannot show."""
     return TestClient(create_app(Settings(store=store, **settings)))
-
-
-def republish(root: Path, name: str = "ci") -> int:
-    """Publish the latest version's files again as a new version; returns its number."""
-    store = Store(root)
-    manifest = store.manifest(name)
-    folder = store.version_dir(name, manifest.version)
-    fields = manifest.model_dump(exclude={"name", "version", "files"})
-    return store.publish(name, {file: folder / file for file in manifest.files}, fields).version
 
 
 # -- answers ---------------------------------------------------------------------------------------
@@ -72,7 +45,7 @@ def test_psf_json_equals_in_process_model(http: httpx.Client, local_model: OnnxM
 
 def test_psf_npy_equals_in_process_model(http: httpx.Client, local_model: OnnxModel) -> None:
     response = http.get("/psf", params={**QUERY, "format": "npy"})
-    psf = npy(response)
+    psf = load_npy(response)
     k = local_model.manifest.kernel_size
     assert psf.dtype == np.float32 and psf.shape == (k, k)
     assert psf.min() >= 0 and psf.sum() == pytest.approx(1.0, abs=1e-5)
@@ -87,8 +60,8 @@ def test_psf_npy_equals_in_process_model(http: httpx.Client, local_model: OnnxMo
 def test_x_y_on_the_y_axis_equals_field_at_azimuth_90(http: httpx.Client, local_model: OnnxModel, v: float) -> None:
     lens = local_model.manifest.lens
     field = v * (lens.sensor_size_mm[1] / 2) / lens.half_diagonal_mm
-    by_xy = npy(http.get("/psf", params={"x": 0.0, "y": v, "depth": 10.0, "wavelength": 550.0, "format": "npy"}))
-    by_field = npy(http.get("/psf", params={"field": field, "azimuth": 90.0, "depth": 10.0, "wavelength": 550.0,
+    by_xy = load_npy(http.get("/psf", params={"x": 0.0, "y": v, "depth": 10.0, "wavelength": 550.0, "format": "npy"}))
+    by_field = load_npy(http.get("/psf", params={"field": field, "azimuth": 90.0, "depth": 10.0, "wavelength": 550.0,
                                             "format": "npy"}))
     np.testing.assert_array_equal(by_xy, by_field)
 
@@ -108,7 +81,7 @@ BAD = {  # id: (changes to GOOD, DROP removes a key; words the 422 message must 
     "field with x and y": ({"x": 0.1, "y": 0.2}, ["x/y=(0.1, 0.2)", "field", "not both"]),
     "x outside the sensor": ({"field": DROP, "x": 2.0, "y": 0.0}, ["x=2.0", "[-1, 1]"]),
     "azimuth not a number": ({"azimuth": "north"}, ["azimuth='north'", "number"]),
-    "unknown format": ({"format": "png"}, ["format='png'", "json", "npy"]),
+    "unknown format": ({"format": "tiff"}, ["format='tiff'", "json", "npy", "png"]),
     "model name escaping the store": ({"model": "../etc"}, ["model", "../etc", "letters"]),
 }
 
@@ -190,7 +163,7 @@ def test_corrupt_latest_version_is_skipped_with_a_logged_reason(
     with open(root / "ci" / "versions" / str(bad) / "psf.onnx", "ab") as fh:
         fh.write(b"tampered")
     with caplog.at_level(logging.WARNING, logger="serving.registry"), in_process(root) as client:
-        assert f"skipping ci@{bad}" in caplog.text and "sha256" in caplog.text
+        assert f"refusing ci@{bad}" in caplog.text and "sha256" in caplog.text
         assert client.get("/readyz").json()["models"] == {"ci": good}
         assert client.get("/psf", params={**GOOD, "format": "npy"}).headers["x-model-version"] == str(good)
         response = client.get("/psf", params={**GOOD, "version": str(bad)})

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
-from pydantic import BaseModel, ConfigDict, Field, FilePath, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, FilePath, ValidationError, field_validator, model_validator
 
 
 class ConfigError(ValueError):
@@ -42,6 +42,10 @@ class ConditionsConfig(_Section):
     field: Range = Range(min=0.0, max=1.0)
     depth: Range = Field(default=Range(min=2.0, max=100.0), description="object distance [m]")
     wavelength: Range = Field(default=Range(min=450.0, max=650.0), description="[nm]")
+    focus: Range | None = Field(default=None, description="focus distance range [m]: makes focus a condition")
+    azimuth: Range | None = Field(
+        default=None, description="azimuth range [deg] within [0, 90]: makes azimuth a condition; the other "
+        "quadrants are served by exact mirror flips. None: train on the +y meridian and rotate kernels")
 
     @model_validator(mode="after")
     def _physical(self) -> ConditionsConfig:
@@ -49,41 +53,143 @@ class ConditionsConfig(_Section):
             raise ValueError("field must lie within [0, 1] (fraction of the sensor half-diagonal)")
         if self.depth.min <= 0:
             raise ValueError("depth.min must be positive (metres in front of the lens)")
+        if self.focus is not None and self.focus.min <= 0:
+            raise ValueError("focus.min must be positive (metres)")
+        if self.azimuth is not None and (self.azimuth.min < 0 or self.azimuth.max > 90):
+            raise ValueError("azimuth must lie within [0, 90] deg (other quadrants are mirror images)")
         if self.wavelength.min < 300 or self.wavelength.max > 1100:
             raise ValueError("wavelength must lie within [300, 1100] nm")
         return self
 
+    def names(self) -> list[str]:
+        return [name for name, _, _ in self.columns()]
+
+    def columns(self) -> list[tuple[str, float, float]]:
+        """(name, min, max) in condition-vector order, the order of every graph's input."""
+        cols = [("field", self.field), ("depth", self.depth), ("wavelength", self.wavelength)]
+        if self.focus is not None:
+            cols.append(("focus", self.focus))
+        if self.azimuth is not None:
+            cols.append(("azimuth", self.azimuth))
+        return [(name, r.min, r.max) for name, r in cols]
+
+
+class SamplingConfig(_Section):
+    field_power: float = Field(default=0.5, gt=0, le=1, description="field = u**p; 0.5 = uniform over area")
+    near_focus_fraction: float = Field(default=0.2, ge=0, le=1, description="share of depths drawn near focus")
+    near_focus_width: float = Field(default=0.08, gt=0, description="band width, fraction of the 1/depth range")
+
 
 class DataConfig(_Section):
+    type: str = Field(default="online", description="online (trace on first use) | bank (trace once, reuse)")
     kernel_size: int = Field(default=32, ge=8, le=256)
     spp: int = Field(default=8192, ge=64, description="rays per training PSF")
     train_samples: int = Field(default=4096, ge=16)
     block: int = Field(default=32, ge=1, description="samples traced together; they share one wavelength")
-    val_samples: int = Field(default=64, ge=4, description="held-out conditions for the metrics")
-    val_spp: int = Field(default=65536, ge=64, description="rays per held-out reference PSF")
+    sampling: SamplingConfig = SamplingConfig()
+    cache_dir: Path = Field(default=Path(".cache/banks"), description="where PSF banks are kept")
 
 
 class ModelConfig(_Section):
+    type: str = "cvae"
     latent_size: int = Field(default=8, ge=1)
-    hidden: int = Field(default=256, ge=8)
-    depth: int = Field(default=3, ge=1, description="hidden layers of each MLP")
+    hidden: int = Field(default=128, ge=8, description="width of the encoder and prior MLPs")
+
+
+class NetworkConfig(BaseModel):
+    """``type`` picks the decoder network; its other keys are checked against that network's schema."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str = "mlp_basis"
+
+    @model_validator(mode="after")
+    def _known(self) -> NetworkConfig:
+        from .registry import NETWORKS, UnknownNameError
+
+        try:
+            schema = NETWORKS.args_schema(self.type)
+        except UnknownNameError as exc:
+            raise ValueError(str(exc)) from None
+        extra = dict(self.model_extra or {})
+        if schema is not None:
+            try:
+                schema.model_validate(extra)
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                key = ".".join(str(p) for p in err["loc"])
+                what = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+                raise ValueError(f"{key}: {what} for network {self.type!r} "
+                                 f"(its keys: {', '.join(schema.model_fields)})") from None
+        return self
+
+    def args(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class LossConfig(_Section):
+    recon: str = Field(default="1*L1", description="reconstruction loss spec, e.g. 1*L1+1e3*MSE")
+    prior_recon_weight: float = Field(default=1.0, ge=0, description="recon. through the prior mean (the served path)")
+    kl_weight: float = Field(default=1e-3, ge=0, description="beta of the KL(q || p(z|c)) term")
+    free_bits: float = Field(default=0.0, ge=0, description="KL per latent dimension below this is not penalised")
+    interp_weight: float = Field(default=0.1, ge=0, description="latent-interpolation consistency")
+    interp_span: float = Field(default=0.25, gt=0, le=1, description="pair distance, fraction of each range")
+
+    @field_validator("recon")
+    @classmethod
+    def _parse(cls, spec: str) -> str:
+        from .losses import parse_loss
+
+        parse_loss(spec)
+        return spec
+
+
+class OptimConfig(_Section):
+    lr: float = Field(default=2e-3, gt=0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = Field(default=1e-8, gt=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    grad_clip: float | None = Field(default=1.0, gt=0)
+
+
+class ScheduleConfig(_Section):
+    type: Literal["cosine", "cosine_restarts", "constant"] = "cosine"
+    warmup_steps: int = Field(default=100, ge=0)
+    cycles: int = Field(default=1, ge=1, description="restarts for cosine_restarts")
+    min_lr_ratio: float = Field(default=0.05, ge=0, le=1)
 
 
 class TrainConfig(_Section):
     steps: int = Field(default=3000, ge=1)
-    batch_size: int = Field(default=128, ge=2)
-    lr: float = Field(default=2e-3, gt=0)
-    weight_decay: float = Field(default=0.0, ge=0)
-    warmup_steps: int = Field(default=100, ge=0)
-    beta_kl: float = Field(default=1e-3, ge=0)
-    prior_recon_weight: float = Field(default=1.0, ge=0, description="recon. through the prior mean (the served path)")
-    interp_weight: float = Field(default=0.1, ge=0, description="latent-interpolation consistency")
-    interp_span: float = Field(default=0.25, gt=0, le=1, description="pair distance, fraction of each range")
-    grad_clip: float | None = Field(default=1.0, gt=0)
+    batch_size: int = Field(default=128, ge=2, description="per process, per accumulation step")
+    grad_accum: int = Field(default=1, ge=1)
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"
-    checkpoint_every: int = Field(default=1000, ge=1)
     log_every: int = Field(default=100, ge=1)
     threads: int | None = Field(default=None, ge=1, description="torch CPU threads (None = torch default)")
+
+
+class CheckpointConfig(_Section):
+    every: int = Field(default=1000, ge=1, description="steps between checkpoints (and one at the end)")
+    total_limit: int | None = Field(default=3, ge=1, description="oldest checkpoints beyond this are deleted")
+
+
+class ValidationConfig(_Section):
+    every: int = Field(default=1000, ge=1, description="steps between validations (and one at the end)")
+    samples: int = Field(default=64, ge=4, description="held-out conditions")
+    spp: int = Field(default=65536, ge=64, description="rays per held-out reference PSF")
+
+
+class TrackingConfig(_Section):
+    report_to: list[str] = Field(default_factory=lambda: ["tensorboard"],
+                                 description="accelerate trackers: tensorboard, wandb, comet_ml, ... or []")
+
+
+class EvaluationConfig(_Section):
+    grid: tuple[int, int, int] = Field(default=(4, 4, 3), description="held-out points: field x depth x wavelength")
+    rays: int = Field(default=2**21, ge=1024, description="rays per converged reference point")
+    repeats: int = Field(default=4, ge=1, description="independent traces averaged per reference point")
+    spp_levels: list[int] = Field(default_factory=lambda: [2048, 8192, 32768], description="ray-trace noise floor")
+    interp_pairs: int = Field(default=8, ge=0, description="latent-midpoint checks")
+    cache_dir: Path = Path(".cache/references")
 
 
 class ExportConfig(_Section):
@@ -99,10 +205,30 @@ class RunConfig(_Section):
     conditions: ConditionsConfig = ConditionsConfig()
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
+    network: NetworkConfig = NetworkConfig()
+    loss: LossConfig = LossConfig()
+    optim: OptimConfig = OptimConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
     train: TrainConfig = TrainConfig()
+    checkpoint: CheckpointConfig = CheckpointConfig()
+    validation: ValidationConfig = ValidationConfig()
+    tracking: TrackingConfig = TrackingConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
     export: ExportConfig = ExportConfig()
+    resume: str | None = Field(default=None, description="latest | a run folder | a checkpoint folder")
     run_dir: Path = Field(default=Path("runs"), description="runs are written to RUN_DIR/NAME-TIMESTAMP")
     publish: bool = True
+
+    @model_validator(mode="after")
+    def _names_resolve(self) -> RunConfig:
+        from .registry import DATASETS, MODELS, UnknownNameError
+
+        for registry, key, value in ((MODELS, "model.type", self.model.type), (DATASETS, "data.type", self.data.type)):
+            try:
+                registry.get(value)
+            except UnknownNameError as exc:
+                raise ValueError(f"{key}: {exc}") from None
+        return self
 
 
 def _format_errors(exc: ValidationError, source: str) -> str:

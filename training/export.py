@@ -16,7 +16,7 @@ import torch
 from models_store import GraphSpec
 
 from .config import RunConfig
-from .model import CVAE, PSFGraph
+from .models.cvae import CVAE, PSFGraph
 
 
 class ExportError(RuntimeError):
@@ -24,7 +24,8 @@ class ExportError(RuntimeError):
 
 
 def _graphs(model: CVAE, ks: int, latent: int, n: int = 2):
-    cond = torch.tensor([[0.5, 10.0, 550.0]] * n, dtype=torch.float32)
+    mid = [0.5 * (lo + hi) for _, lo, hi in model.args.conditions]
+    cond = torch.tensor([mid] * n, dtype=torch.float32)
     psf = torch.full((n, ks, ks), 1.0 / ks**2)
     z = torch.zeros((n, latent))
     return {
@@ -52,9 +53,7 @@ def export_onnx(model: CVAE, out_dir: Path, opset: int) -> dict[str, GraphSpec]:
 
 
 def random_conditions(cfg: RunConfig, n: int, rng: np.random.Generator) -> np.ndarray:
-    r = cfg.conditions
-    return np.stack([rng.uniform(r.field.min, r.field.max, n), rng.uniform(r.depth.min, r.depth.max, n),
-                     rng.uniform(r.wavelength.min, r.wavelength.max, n)], axis=1).astype(np.float32)
+    return np.stack([rng.uniform(lo, hi, n) for _, lo, hi in cfg.conditions.columns()], axis=1).astype(np.float32)
 
 
 @torch.no_grad()

@@ -1,7 +1,9 @@
-"""python -m training.fit CONFIG.yml [--store DIR] [key=value ...]
+"""python -m training.fit CONFIG.yml [--store DIR] [--validate-only TARGET] [key=value ...]
 
-Ray-trace PSFs of the configured lens, fit the conditional VAE, measure it against fresh ray tracing,
-export the ONNX graphs, check them against torch, and publish a new version to the model store.
+Ray-trace PSFs of the configured lens, fit the conditional VAE, evaluate it against a converged ray
+trace, export the ONNX graphs, check them against torch, and publish a new version to the store.
+With --validate-only, run the validation of CONFIG on a checkpoint, a run folder or a published
+model (NAME[@VERSION]) and stop.
 """
 
 from __future__ import annotations
@@ -17,96 +19,158 @@ from pathlib import Path
 import numpy as np
 import torch
 from accelerate import Accelerator
-from accelerate.utils import set_seed
+from accelerate.utils import ProjectConfiguration, set_seed
 from omegaconf import OmegaConf
 from safetensors.torch import save_file
 
 from models_store import Store, StoreError, TrainingSummary, default_store_root
 
 from .config import ConfigError, RunConfig, load_config
-from .data import RayTracedPSFs, sample_conditions
+from .datasets import sample_conditions
+from .datasets.bank import PSFBank
+from .datasets.online import RayTracedPSFs
+from .evaluate import evaluate
 from .export import ExportError, check_parity, export_onnx
-from .metrics import comparison_figure, held_out_metrics
-from .model import CVAE, CVAEArgs
+from .loop import train
+from .models.cvae import CVAEArgs
+from .predictors import TorchPredictor, load_predictor
 from .publish import publish_run
 from .raytrace import LensTracer
-from .loop import train
+from .registry import MODELS
+from .validation import Validator
 
 log = logging.getLogger("training.fit")
 
 
-def build_model(cfg: RunConfig) -> CVAE:
-    r = cfg.conditions
-    args = CVAEArgs(
-        kernel_size=cfg.data.kernel_size, latent_size=cfg.model.latent_size, hidden=cfg.model.hidden,
-        depth=cfg.model.depth, field_range=(r.field.min, r.field.max), depth_range=(r.depth.min, r.depth.max),
-        wavelength_range=(r.wavelength.min, r.wavelength.max),
-    )
-    return CVAE(args)
+def build_model(cfg: RunConfig):
+    args = CVAEArgs(kernel_size=cfg.data.kernel_size, latent_size=cfg.model.latent_size,
+                    conditions=cfg.conditions.columns(), network=cfg.network.type,
+                    network_args=cfg.network.args(), hidden=cfg.model.hidden)
+    return MODELS.get(cfg.model.type)(args, recon=cfg.loss.recon)
 
 
-def make_run_dir(cfg: RunConfig) -> Path:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    run_dir = cfg.run_dir / f"{cfg.name}-{stamp}"
-    suffix = 1
-    while run_dir.exists():
-        suffix += 1
-        run_dir = cfg.run_dir / f"{cfg.name}-{stamp}-{suffix}"
-    (run_dir / "onnx").mkdir(parents=True)
-    return run_dir
+def resolve_run_dir(cfg: RunConfig) -> tuple[Path, Path | None]:
+    """(run folder, checkpoint to resume from or None). ``resume: latest`` continues the newest run
+    of this name that has a checkpoint; a path may name a run folder or one checkpoint in it."""
+    if cfg.resume is None:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        run_dir, n = cfg.run_dir / f"{cfg.name}-{stamp}", 1
+        while run_dir.exists():
+            n += 1
+            run_dir = cfg.run_dir / f"{cfg.name}-{stamp}-{n}"
+        return run_dir, None
+    if cfg.resume == "latest":
+        runs = sorted((p for p in cfg.run_dir.glob(f"{cfg.name}-*") if _checkpoints(p)), key=lambda p: p.stat().st_mtime)
+        if not runs:
+            raise ConfigError(f"resume: latest found no run of {cfg.name!r} with checkpoints in {cfg.run_dir}")
+        return runs[-1], _checkpoints(runs[-1])[-1]
+    path = Path(cfg.resume)
+    if _checkpoints(path):
+        return path, _checkpoints(path)[-1]
+    if path.is_dir() and path.parent.name == "checkpoints":
+        return path.parent.parent, path
+    raise ConfigError(f"resume: {cfg.resume!r} is neither 'latest', a run folder with checkpoints, nor a checkpoint")
+
+
+def _checkpoints(run_dir: Path) -> list[Path]:
+    folder = run_dir / "checkpoints"
+    if not folder.is_dir():
+        return []
+    return sorted(folder.glob("checkpoint_*"), key=lambda p: int(p.name.split("_")[-1]))
+
+
+def make_dataset(cfg: RunConfig, tracer: LensTracer, accelerator: Accelerator):
+    d = cfg.data
+    conditions = sample_conditions(cfg, d.train_samples, np.random.default_rng(cfg.seed), d.block)
+    if d.type == "bank":
+        return PSFBank.load_or_build(tracer, conditions, ks=d.kernel_size, spp=d.spp, block=d.block,
+                                     cache_dir=d.cache_dir, rank=accelerator.process_index,
+                                     world=accelerator.num_processes, barrier=accelerator.wait_for_everyone,
+                                     progress=accelerator.is_main_process)
+    return RayTracedPSFs(tracer, conditions, ks=d.kernel_size, spp=d.spp, block=d.block,
+                         progress=accelerator.is_main_process)
 
 
 def run(cfg: RunConfig, store: Store) -> dict:
     started = time.perf_counter()
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
+    run_dir, resume_from = resolve_run_dir(cfg)
+    (run_dir / "onnx").mkdir(parents=True, exist_ok=True)
     set_seed(cfg.seed)
-    accelerator = Accelerator(mixed_precision=cfg.train.mixed_precision)
-    run_dir = make_run_dir(cfg)
+    project = ProjectConfiguration(project_dir=str(run_dir), logging_dir=str(run_dir / "logs"),
+                                   automatic_checkpoint_naming=True, total_limit=cfg.checkpoint.total_limit)
+    accelerator = Accelerator(mixed_precision=cfg.train.mixed_precision, gradient_accumulation_steps=cfg.train.grad_accum,
+                              log_with=cfg.tracking.report_to or None, project_config=project)
+    if resume_from is not None:  # keep numbering after the checkpoints already there
+        project.iteration = int(resume_from.name.split("_")[-1]) + 1
+    accelerator.init_trackers(cfg.name, config=_flat_scalars(cfg.model_dump(mode="json")))
     OmegaConf.save(OmegaConf.create(cfg.model_dump(mode="json")), run_dir / "config.yaml")
-    accelerator.print(f"run folder {run_dir}")
+    accelerator.print(f"run folder {run_dir}" + (f" (resuming {resume_from.name})" if resume_from else ""))
 
-    tracer = LensTracer(cfg.lens.file, cfg.lens.focus_m)
+    tracer = LensTracer(cfg.lens.file, cfg.lens.focus_m, seed=cfg.seed, columns=cfg.conditions.names())
     lens = tracer.info()
     accelerator.print(f"lens {lens.file}: f={lens.focal_length_mm:.2f} mm, f/{lens.f_number:.2f}, "
                       f"pixel {lens.pixel_pitch_um:.1f} um, focus {cfg.lens.focus_m or 'inf'} m")
-
-    d = cfg.data
-    conditions = sample_conditions(cfg.conditions, d.train_samples, np.random.default_rng(cfg.seed), d.block)
-    dataset = RayTracedPSFs(tracer, conditions, ks=d.kernel_size, spp=d.spp, block=d.block,
-                            progress=accelerator.is_main_process)
+    dataset = make_dataset(cfg, tracer, accelerator)
+    set_seed(cfg.seed)  # the same initial weights whether the data was traced or read from a bank
     model = build_model(cfg)
-    summary = train(cfg, model, dataset, run_dir, accelerator)
+    (run_dir / "model_args.json").write_text(json.dumps({"args": model.args.to_dict(), "recon": cfg.loss.recon}, indent=2))
+    validator = Validator(cfg, tracer, progress=accelerator.is_main_process)
+
+    def validate(m, step: int) -> dict:
+        metrics = validator.run(TorchPredictor(m, name=cfg.name), run_dir / "validation", f"step_{step:06d}")
+        accelerator.print(f"  validation @ {step}: relL1 {metrics['rel_l1_mean']:.4f} (p90 {metrics['rel_l1_p90']:.4f})")
+        return metrics
+
+    summary = train(cfg, model, dataset, run_dir, accelerator, resume_from=resume_from, validate=validate)
     model = accelerator.unwrap_model(model).cpu().eval()
     save_file(model.state_dict(), run_dir / "model.safetensors")
-    (run_dir / "model_args.json").write_text(json.dumps(model.args.to_dict(), indent=2))
     train_wall = time.perf_counter() - started
+    accelerator.end_training()
+    if not accelerator.is_main_process:
+        return {"run_dir": str(run_dir)}
 
-    metrics = held_out_metrics(cfg, model, tracer)
-    comparison_figure(cfg, model, tracer, run_dir / "psf_comparison.png")
+    card = evaluate(cfg, TorchPredictor(model, name=cfg.name), tracer, run_dir / "evaluation",
+                    progress=accelerator.is_main_process)
     specs = export_onnx(model, run_dir / "onnx", cfg.export.opset)
-    metrics["onnx_parity_max_rel_diff"] = max(check_parity(model, run_dir / "onnx", specs, cfg).values())
-    metrics.update({"train_wall_s": round(train_wall, 2), "steps": summary["steps"],
-                    "ray_traced_samples": int(dataset.traced.sum())})
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    card["onnx_parity_max_rel_diff"] = max(check_parity(model, run_dir / "onnx", specs, cfg).values())
+    card.update({"train_wall_s": round(train_wall, 2), "steps": summary["steps"],
+                 "ray_traced_samples": int(dataset.traced.sum()), "data": cfg.data.type})
+    (run_dir / "metrics.json").write_text(json.dumps(card, indent=2))
+    floor = card["methods"].get(f"raytrace_spp{cfg.data.spp}", {}).get("rel_l1_mean")
     accelerator.print(
-        f"held-out relative L1 {metrics['rel_l1_mean']:.4f} (p90 {metrics['rel_l1_p90']:.4f}) vs a "
-        f"{d.val_spp}-ray reference; ray tracing at the training {d.spp} rays: "
-        f"{metrics['raytrace_rel_l1_mean']:.4f}"
-    )
+        f"held-out relative L1 {card['rel_l1_mean']:.4f} (p90 {card['rel_l1_p90']:.4f}) vs a "
+        f"{cfg.evaluation.rays}-ray reference" + (f"; ray tracing at {cfg.data.spp} rays: {floor:.4f}" if floor else ""))
 
-    result = {"run_dir": str(run_dir), "metrics": metrics}
-    if cfg.publish and accelerator.is_main_process:
-        training = TrainingSummary(
-            steps=summary["steps"], ray_traced_samples=metrics["ray_traced_samples"], spp=d.spp,
-            wall_time_s=round(time.perf_counter() - started, 2), config=cfg.model_dump(mode="json"),
-        )
+    result = {"run_dir": str(run_dir), "metrics": card}
+    if cfg.publish:
+        training = TrainingSummary(steps=summary["steps"], ray_traced_samples=card["ray_traced_samples"],
+                                   spp=cfg.data.spp, wall_time_s=round(time.perf_counter() - started, 2),
+                                   config=cfg.model_dump(mode="json"))
         manifest = publish_run(cfg, store, run_dir, lens=lens, lens_path=cfg.lens.file, graphs=specs,
-                               training=training, evaluation=metrics)
+                               training=training, evaluation=card)
         result["published"] = f"{manifest.name}@{manifest.version}"
         accelerator.print(f"published {manifest.name}@{manifest.version} to {store.root} "
                           f"(total {training.wall_time_s:.0f} s)")
     return result
+
+
+def validate_only(cfg: RunConfig, target: str, store: Store, out: Path | None) -> dict:
+    predictor = load_predictor(target, store)
+    validator = Validator(cfg, LensTracer(cfg.lens.file, cfg.lens.focus_m, columns=cfg.conditions.names()))
+    out = out or Path(f"validation-{cfg.name}")
+    return validator.run(predictor, out, "validate_only")
+
+
+def _flat_scalars(data: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update(_flat_scalars(value, f"{prefix}{key}."))
+        elif isinstance(value, (int, float, str, bool)):
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,12 +179,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("config", help="YAML config (see configs/)")
     parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.steps=500")
     parser.add_argument("--store", default=None, help=f"model store (default: $PSF_STORE or {default_store_root()})")
+    parser.add_argument("--validate-only", metavar="TARGET", default=None,
+                        help="checkpoint folder, run folder, or store model NAME[@VERSION]")
+    parser.add_argument("--out", default=None, help="output folder for --validate-only")
     args = parser.parse_intermixed_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("accelerate").setLevel(logging.WARNING)  # one line per saved file is noise
     try:
         cfg = load_config(args.config, args.overrides)
-        result = run(cfg, Store(args.store))
+        store = Store(args.store)
+        if args.validate_only:
+            result = validate_only(cfg, args.validate_only, store, Path(args.out) if args.out else None)
+        else:
+            result = run(cfg, store)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

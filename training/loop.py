@@ -3,88 +3,109 @@
 from __future__ import annotations
 
 import json
-import math
+import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import torch
 from accelerate import Accelerator
 from torch.utils.data import DataLoader
 
 from .config import RunConfig
-from .model import CVAE
+from .models.cvae import CVAE
+from .schedules import lr_lambda
+
+
+class TrainState:
+    """The step counter, saved and restored with every accelerate checkpoint."""
+
+    def __init__(self) -> None:
+        self.step = 0
+
+    def state_dict(self) -> dict:
+        return {"step": self.step}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step = int(state["step"])
 
 
 def partner_conditions(cond: torch.Tensor, cfg: RunConfig, generator: torch.Generator) -> torch.Tensor:
     """A nearby in-range condition for every row (for the interpolation-consistency term)."""
-    r = cfg.conditions
-    lo = torch.tensor([r.field.min, r.depth.min, r.wavelength.min], dtype=cond.dtype)
-    hi = torch.tensor([r.field.max, r.depth.max, r.wavelength.max], dtype=cond.dtype)
-    step = (torch.rand(cond.shape, generator=generator) * 2 - 1) * cfg.train.interp_span * (hi - lo)
-    return torch.minimum(torch.maximum(cond + step.to(cond.device), lo), hi)
+    cols = cfg.conditions.columns()
+    lo = torch.tensor([c[1] for c in cols], dtype=cond.dtype)
+    hi = torch.tensor([c[2] for c in cols], dtype=cond.dtype)
+    step = (torch.rand(cond.shape, generator=generator) * 2 - 1) * cfg.loss.interp_span * (hi - lo)
+    return torch.minimum(torch.maximum(cond.cpu() + step, lo), hi).to(cond.device)
 
 
-def warmup_cosine(warmup: int, total: int):
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = (step - warmup) / max(1, total - warmup)
-        return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-    return factor
-
-
-def train(cfg: RunConfig, model: CVAE, dataset, run_dir: Path, accelerator: Accelerator) -> dict:
-    t = cfg.train
+def train(cfg: RunConfig, model: CVAE, dataset, run_dir: Path, accelerator: Accelerator, *,
+          resume_from: Path | None = None, validate: Callable[[CVAE, int], dict] | None = None) -> dict:
+    t, o, loss_cfg = cfg.train, cfg.optim, cfg.loss
     generator = torch.Generator().manual_seed(cfg.seed)
     loader = DataLoader(dataset, batch_size=t.batch_size, shuffle=True, drop_last=True, generator=generator)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=o.lr, betas=o.betas, eps=o.eps, weight_decay=o.weight_decay)
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(t.warmup_steps, t.steps))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg.schedule, t.steps))
+    state = TrainState()
+    accelerator.register_for_checkpointing(scheduler, state)
+    if resume_from is not None:
+        accelerator.load_state(str(resume_from))
+        accelerator.print(f"resumed from {resume_from} at step {state.step}")
 
     log_path = run_dir / "train_log.jsonl"
-    step, started = 0, time.perf_counter()
-    running: dict[str, float] = {}
+    started, running, count = time.perf_counter(), {}, 0
     model.train()
-    while step < t.steps:
+    while state.step < t.steps:
         for psf, cond in loader:
-            partner = partner_conditions(cond.cpu(), cfg, generator).to(cond.device)
-            terms = model(psf, cond, partner)
-            kl = terms["kl_per_dim"].sum()
-            loss = terms["recon"] + t.prior_recon_weight * terms["recon_prior"] + t.beta_kl * kl \
-                + t.interp_weight * terms["interp"]
-            accelerator.backward(loss)
-            if t.grad_clip is not None:
-                accelerator.clip_grad_norm_(model.parameters(), t.grad_clip)
-            optimizer.step()
+            with accelerator.accumulate(model):
+                terms = model(psf, cond, partner_conditions(cond, cfg, generator))
+                kl = torch.clamp(terms["kl_per_dim"], min=loss_cfg.free_bits).sum()
+                loss = (terms["recon"] + loss_cfg.prior_recon_weight * terms["recon_prior"]
+                        + loss_cfg.kl_weight * kl + loss_cfg.interp_weight * terms["interp"])
+                accelerator.backward(loss)
+                if accelerator.sync_gradients and o.grad_clip is not None:
+                    accelerator.clip_grad_norm_(model.parameters(), o.grad_clip)
+                optimizer.step()
+                optimizer.zero_grad()
+            for key in ("recon", "recon_prior", "l1_prior", "interp"):
+                running[key] = running.get(key, 0.0) + terms[key].item()
+            running["loss"] = running.get("loss", 0.0) + loss.item()
+            running["kl"] = running.get("kl", 0.0) + terms["kl_per_dim"].sum().item()
+            count += 1
+            if not accelerator.sync_gradients:
+                continue
             scheduler.step()
-            optimizer.zero_grad()
-            step += 1
+            state.step += 1
+            step = state.step
 
-            values = {"loss": loss.item(), "recon": terms["recon"].item(),
-                      "recon_prior": terms["recon_prior"].item(), "kl": kl.item(), "interp": terms["interp"].item()}
-            for key, value in values.items():
-                running[key] = running.get(key, 0.0) + value
             if step % t.log_every == 0 or step == t.steps:
-                n = t.log_every if step % t.log_every == 0 else step % t.log_every
-                record = {"step": step, "lr": scheduler.get_last_lr()[0],
-                          "elapsed_s": round(time.perf_counter() - started, 2),
-                          **{k: round(v / n, 6) for k, v in running.items()},
-                          "kl_per_dim": [round(v, 5) for v in terms["kl_per_dim"].tolist()]}
-                running = {}
+                record = {k: v / count for k, v in running.items()}
+                record["lr"] = scheduler.get_last_lr()[0]
+                per_dim = terms["kl_per_dim"].detach().cpu().tolist()
+                accelerator.log({**{f"train/{k}": v for k, v in record.items()},
+                                 **{f"kl_dim/{i}": v for i, v in enumerate(per_dim)}}, step=step)
                 accelerator.print(
-                    f"step {step:5d}/{t.steps}  loss {record['loss']:.4f}  recon(q) {record['recon']:.4f}  "
-                    f"recon(prior) {record['recon_prior']:.4f}  kl {record['kl']:.3f}  interp {record['interp']:.4f}"
-                )
+                    f"step {step:6d}/{t.steps}  loss {record['loss']:.4f}  relL1(prior) {record['l1_prior']:.4f}  "
+                    f"kl {record['kl']:.2f}  interp {record['interp']:.4f}  lr {record['lr']:.2e}")
                 if accelerator.is_main_process:
                     with open(log_path, "a") as fh:
-                        fh.write(json.dumps(record) + "\n")
-            if step % t.checkpoint_every == 0 or step == t.steps:
-                accelerator.save_state(str(run_dir / "checkpoints" / f"step_{step:06d}"))
+                        fh.write(json.dumps({"step": step, "elapsed_s": round(time.perf_counter() - started, 2),
+                                             **record, "kl_per_dim": per_dim}) + "\n")
+                running, count = {}, 0
+            if step % cfg.checkpoint.every == 0 or step == t.steps:
+                saved = Path(accelerator.save_state())
+                if accelerator.is_main_process:  # each checkpoint rebuilds on its own: config + network args
+                    for name in ("config.yaml", "model_args.json"):
+                        shutil.copyfile(run_dir / name, saved / name)
+            if validate is not None and (step % cfg.validation.every == 0 or step == t.steps):
+                accelerator.wait_for_everyone()
+                if accelerator.is_main_process:
+                    metrics = validate(accelerator.unwrap_model(model), step)
+                    accelerator.log({f"val/{k}": v for k, v in metrics.items() if isinstance(v, float)}, step=step)
+                model.train()
             if step >= t.steps:
                 break
 
     accelerator.wait_for_everyone()
-    return {"steps": step, "train_wall_s": time.perf_counter() - started,
-            "final_recon_prior": float(np.nan if not values else values["recon_prior"])}
+    return {"steps": state.step, "train_wall_s": time.perf_counter() - started}

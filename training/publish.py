@@ -10,22 +10,28 @@ from models_store import ConditionSpec, GraphSpec, LensInfo, Manifest, Store, Tr
 from .config import RunConfig
 
 
+UNITS = {
+    "field": ("1", "image height as a fraction of the sensor half-diagonal"),
+    "depth": ("m", "object distance"),
+    "wavelength": ("nm", "vacuum wavelength"),
+    "focus": ("m", "focus distance"),
+    "azimuth": ("deg", "direction of the field point, 0 = +x, counter-clockwise; other quadrants are mirrored"),
+}
+
+
 def condition_specs(cfg: RunConfig) -> list[ConditionSpec]:
-    r = cfg.conditions
-    return [
-        ConditionSpec(name="field", unit="1", min=r.field.min, max=r.field.max,
-                      description="image height as a fraction of the sensor half-diagonal"),
-        ConditionSpec(name="depth", unit="m", min=r.depth.min, max=r.depth.max, description="object distance"),
-        ConditionSpec(name="wavelength", unit="nm", min=r.wavelength.min, max=r.wavelength.max,
-                      description="vacuum wavelength"),
-    ]
+    return [ConditionSpec(name=name, unit=UNITS[name][0], min=lo, max=hi, description=UNITS[name][1])
+            for name, lo, hi in cfg.conditions.columns()]
 
 
 def publish_run(cfg: RunConfig, store: Store, run_dir: Path, *, lens: LensInfo, lens_path: Path,
                 graphs: dict[str, GraphSpec], training: TrainingSummary, evaluation: dict) -> Manifest:
     files = {spec.file: run_dir / "onnx" / spec.file for spec in graphs.values()}
     files[lens.file] = lens_path
-    for extra in ("metrics.json", "psf_comparison.png", "config.yaml"):
+    for extra in ("evaluation.json", "error_maps.png"):
+        if (run_dir / "evaluation" / extra).is_file():
+            files[extra] = run_dir / "evaluation" / extra
+    for extra in ("metrics.json", "config.yaml", "model_args.json"):
         if (run_dir / extra).is_file():
             files[extra] = run_dir / extra
     fields = {
@@ -34,7 +40,7 @@ def publish_run(cfg: RunConfig, store: Store, run_dir: Path, *, lens: LensInfo, 
         "conditions": condition_specs(cfg),
         "kernel_size": cfg.data.kernel_size,
         "latent_size": cfg.model.latent_size,
-        "symmetry": "rotational",
+        "symmetry": "mirror" if "azimuth" in cfg.conditions.names() else "rotational",
         "graphs": graphs,
         "training": training,
         "evaluation": evaluation,

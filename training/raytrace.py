@@ -19,6 +19,8 @@ from models_store import LensInfo, sha256_file
 
 log = logging.getLogger(__name__)
 
+DEFAULT_COLUMNS = ("field", "depth", "wavelength")
+
 
 def _quiet_import_geolens():
     # deeplens prints its device choice on import; keep run logs about this project.
@@ -30,16 +32,21 @@ def _quiet_import_geolens():
 class LensTracer:
     """A GeoLens focused once, answering PSF queries in physical units."""
 
-    def __init__(self, lens_file: str | Path, focus_m: float | None = None) -> None:
+    def __init__(self, lens_file: str | Path, focus_m: float | None = None, seed: int = 0,
+                 columns: list[str] | tuple[str, ...] = DEFAULT_COLUMNS) -> None:
         self.lens_file = Path(lens_file)
         if not self.lens_file.is_file():
             raise FileNotFoundError(f"lens file {self.lens_file} does not exist (see lenses/ for shipped lenses)")
         GeoLens = _quiet_import_geolens()
         with contextlib.redirect_stdout(io.StringIO()):
             self.lens = GeoLens(str(self.lens_file), device="cpu")
-            self.focus_m = focus_m
             self.lens.refocus(float("inf") if focus_m is None else -1000.0 * focus_m)
+        self.focus_m = focus_m
         self.sensor_w, self.sensor_h = (float(v) for v in self.lens.sensor_size)
+        # DeepLens samples rays from torch's global generator; tracing under our own seed sequence
+        # keeps training randomness independent of how much was traced (or read from a cache).
+        self._seeds = np.random.default_rng(seed)
+        self.columns = list(columns)  # names of the condition columns psf_conditions receives
         self.half_diagonal = float(np.hypot(self.sensor_w, self.sensor_h) / 2)
 
     def info(self) -> LensInfo:
@@ -70,16 +77,40 @@ class LensTracer:
             azimuth_deg: np.ndarray | float = 90.0) -> np.ndarray:
         """PSFs [N, ks, ks] float32 (unit sum, chief-ray centred) at one wavelength."""
         pts = self.points(np.atleast_1d(field), np.atleast_1d(depth_m), azimuth_deg)
-        out = self.lens.psf(pts, wvln=float(wavelength_nm) / 1000.0, ks=ks, spp=spp, recenter=True)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(self._seeds.integers(2**62)))
+            out = self.lens.psf(pts, wvln=float(wavelength_nm) / 1000.0, ks=ks, spp=spp, recenter=True)
         out = out.reshape(-1, ks, ks).float().cpu().numpy()
         assert out.shape == (pts.shape[0], ks, ks), f"DeepLens returned {out.shape}"
         return out
 
-    def psf_conditions(self, conditions: np.ndarray, *, ks: int, spp: int) -> np.ndarray:
-        """Rows of (field, depth, wavelength) with any mix of wavelengths -> [N, ks, ks]."""
+    def refocus(self, focus_m: float | None) -> None:
+        """Move the sensor to focus at ``focus_m`` (None = infinity); a no-op when already there."""
+        if focus_m == self.focus_m:
+            return
+        with contextlib.redirect_stdout(io.StringIO()):
+            self.lens.refocus(float("inf") if focus_m is None else -1000.0 * float(focus_m))
+        self.focus_m = focus_m
+
+    def psf_conditions(self, conditions: np.ndarray, *, ks: int, spp: int,
+                       columns: list[str] | None = None) -> np.ndarray:
+        """Rows of conditions named by ``self.columns`` (field, depth, wavelength and optionally focus
+        and azimuth), in any mix -> [N, ks, ks].
+
+        Rows are grouped by (wavelength, focus) because DeepLens traces one wavelength per call and
+        focus moves the sensor."""
         conditions = np.asarray(conditions, dtype=np.float64)
+        columns = list(columns or self.columns)
+        assert conditions.shape[1] == len(columns), f"conditions {conditions.shape} vs columns {columns}"
+        col = {name: conditions[:, i] for i, name in enumerate(columns)}
+        azimuth = col.get("azimuth", np.full(len(conditions), 90.0))
+        no_focus = -1.0  # focus distances are positive; NaN would not group under np.unique
+        keys = np.stack([col["wavelength"], col.get("focus", np.full(len(conditions), no_focus))], axis=1)
         out = np.empty((len(conditions), ks, ks), dtype=np.float32)
-        for wl in np.unique(conditions[:, 2]):
-            rows = np.nonzero(conditions[:, 2] == wl)[0]
-            out[rows] = self.psf(conditions[rows, 0], conditions[rows, 1], float(wl), ks=ks, spp=spp)
+        for key in np.unique(keys, axis=0):
+            rows = np.nonzero((keys == key).all(axis=1))[0]
+            if key[1] != no_focus:
+                self.refocus(float(key[1]))
+            out[rows] = self.psf(col["field"][rows], col["depth"][rows], float(key[0]), ks=ks, spp=spp,
+                                 azimuth_deg=azimuth[rows])
         return out

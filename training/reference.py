@@ -24,7 +24,8 @@ DEFAULT_CACHE = Path(".cache") / "references"
 def held_out_grid(ranges: ConditionsConfig, n_field: int = 4, n_depth: int = 4, n_wavelength: int = 3,
                   seed: int = 2024) -> np.ndarray:
     """A jittered grid over field x depth (in 1/depth) x wavelength: spread evenly, never on the
-    training samples' exact values. Rows are (field, depth m, wavelength nm), wavelength-major."""
+    training samples' exact values. Rows are (field, depth m, wavelength nm), wavelength-major.
+    Callers add focus / azimuth columns (see evaluate.evaluation_conditions)."""
     rng = np.random.default_rng(seed)
     f, d, w = ranges.field, ranges.depth, ranges.wavelength
 
@@ -39,22 +40,22 @@ def held_out_grid(ranges: ConditionsConfig, n_field: int = 4, n_depth: int = 4, 
     return grid
 
 
-def _key(tracer: LensTracer, conditions: np.ndarray, ks: int, rays: int, repeats: int) -> str:
+def _key(tracer: LensTracer, conditions: np.ndarray, ks: int, rays: int, repeats: int, columns) -> str:
     digest = hashlib.sha256()
     digest.update(tracer.lens_file.read_bytes())
-    digest.update(json.dumps([tracer.focus_m, ks, rays, repeats]).encode())
+    digest.update(json.dumps([tracer.focus_m, ks, rays, repeats, list(columns or tracer.columns)]).encode())
     digest.update(np.ascontiguousarray(conditions, dtype=np.float64).tobytes())
     return digest.hexdigest()[:20]
 
 
 def converged_reference(tracer: LensTracer, conditions: np.ndarray, *, ks: int, rays: int = 2**21,
                         repeats: int = 4, cache_dir: Path | None = DEFAULT_CACHE, chunk: int = 8,
-                        progress: bool = True) -> np.ndarray:
+                        progress: bool = True, columns: list[str] | None = None) -> np.ndarray:
     """[N, ks, ks] reference PSFs: the mean of ``repeats`` traces of ``rays // repeats`` rays each."""
     conditions = np.asarray(conditions, dtype=np.float64)
     path = None
     if cache_dir is not None:
-        path = Path(cache_dir) / f"ref-{_key(tracer, conditions, ks, rays, repeats)}.npz"
+        path = Path(cache_dir) / f"ref-{_key(tracer, conditions, ks, rays, repeats, columns)}.npz"
         if path.is_file():
             with np.load(path) as data:
                 return data["psf"]
@@ -65,7 +66,7 @@ def converged_reference(tracer: LensTracer, conditions: np.ndarray, *, ks: int, 
     for start in range(0, len(conditions), chunk):
         rows = slice(start, start + chunk)
         for _ in range(repeats):
-            out[rows] += tracer.psf_conditions(conditions[rows], ks=ks, spp=spp)
+            out[rows] += tracer.psf_conditions(conditions[rows], ks=ks, spp=spp, columns=columns)
             bar.update(len(conditions[rows]))
     bar.close()
     psf = (out / repeats).astype(np.float32)

@@ -1,1 +1,1 @@
-"""One router per resource: psf, models, health."""
+"""One router per resource: psf (single and grid), batch, interpolate, latent, models, metrics, health."""

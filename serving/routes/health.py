@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from ..deps import RegistryDep
+from ..deps import ServerDep
 
 router = APIRouter(tags=["health"])
 
@@ -18,12 +18,13 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", responses={503: {"description": "no model is loaded"}})
-def readyz(registry: RegistryDep) -> Any:
+def readyz(server: ServerDep) -> Any:
+    registry = server.registry
     if not registry.ready:
         # a server started before training published anything becomes ready once a model appears
-        registry.load_all()
+        registry.refresh()
     served = registry.served()
     if not served:
         return JSONResponse(status_code=503, content={
             "status": "not ready", "detail": f"no model could be loaded from the store {registry.store.root}"})
-    return {"status": "ready", "models": served, "providers": registry.providers}
+    return {"status": "ready", "models": served, "providers": registry.provider_names}

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Response
 
 from models_store import Manifest, StoreError
 
-from ..deps import RegistryDep
+from ..deps import ServerDep
 from ..registry import ModelUnavailable
 
 router = APIRouter(tags=["models"])
@@ -29,8 +29,8 @@ def _summary(manifest: Manifest) -> dict[str, Any]:
 
 
 @router.get("/models", summary="models, versions, aliases and a summary of each latest manifest")
-def list_models(registry: RegistryDep) -> list[dict[str, Any]]:
-    store, served = registry.store, registry.served()
+def list_models(server: ServerDep) -> list[dict[str, Any]]:
+    store, served = server.registry.store, server.registry.served()
     out = []
     for name in store.models():
         entry: dict[str, Any] = {"name": name, "versions": store.versions(name), "aliases": store.aliases(name),
@@ -46,10 +46,11 @@ def list_models(registry: RegistryDep) -> list[dict[str, Any]]:
 @router.get("/models/{name}", summary="the full manifest of one version, including its evaluation card",
             responses={404: {"description": "unknown model or version"}})
 def get_model(
-    registry: RegistryDep,
+    server: ServerDep,
     name: Annotated[str, Path(description="model name")],
     version: Annotated[str | None, Query(description="version number or alias (default: latest)")] = None,
 ) -> Response:
+    registry = server.registry
     name = registry.model_name(name)
     number = registry.version_number(name, version)
     try:

@@ -1,75 +1,41 @@
-"""GET /psf: one PSF for one sensor position, object depth and wavelength."""
+"""GET /psf (one PSF) and GET /psf/grid (PSFs at the centres of an nx x ny tiling of the sensor)."""
 
 from __future__ import annotations
 
-import io
-from typing import Annotated, Literal
+from fastapi import APIRouter, Request, Response
 
-import numpy as np
-from fastapi import APIRouter, HTTPException, Query, Response
-from pydantic import BaseModel, Field
-
-from ..deps import RegistryDep
+from ..deps import ServerDep, parse_query, query_parameters
+from ..encoding import respond
+from ..limits import check_size
+from .params import GridQuery, PSFQuery, npy_responses
 
 router = APIRouter(tags=["psf"])
 
-NPY_MEDIA_TYPE = "application/x-npy"
-_RANGES = "within the model's trained range (see GET /models/{name})"
+
+@router.get("/psf", responses=npy_responses("[k, k]", png=True), openapi_extra=query_parameters(PSFQuery),
+            summary="one PSF for one sensor position, object depth and wavelength")
+async def get_psf(request: Request, server: ServerDep) -> Response:
+    q = parse_query(PSFQuery, request)
+    onnx = await server.model(q.model, q.version)
+    key = ("psf", onnx.name, onnx.version, q.field, q.azimuth, q.x, q.y, q.depth, q.wavelength, q.focus)
+    psf = server.cache.get(key)
+    if psf is None:
+        condition, azimuth = onnx.conditions(**q.query())
+        psf = server.cache.put(key, (await server.batcher.psf(onnx, condition, azimuth))[0])
+    return await respond(onnx, psf, q.fmt)
 
 
-class PSFResponse(BaseModel):
-    model: str
-    version: int
-    kernel_size: int
-    pixel_pitch_um: float = Field(description="sensor pixel pitch the kernel is sampled at [um]")
-    psf: list[list[float]] = Field(description="k x k, non-negative, sums to 1; row 0 is image +y")
-
-
-def _q(description: str) -> object:
-    return Query(description=description)
-
-
-@router.get(
-    "/psf",
-    response_model=PSFResponse,
-    responses={200: {"content": {NPY_MEDIA_TYPE: {}}, "description": "JSON, or with format=npy a float32 "
-                     "[k, k] .npy file with headers X-Model, X-Model-Version, X-Kernel-Size, X-Pixel-Pitch-Um"},
-               404: {"description": "unknown model or version"},
-               422: {"description": "a parameter is missing, not a number, or outside the trained range"}},
-)
-def get_psf(
-    registry: RegistryDep,
-    field: Annotated[float | None, _q("image height as a fraction of the sensor half-diagonal, 0 (on axis) "
-                                      f"to 1 (corner) [1]; give it or x and y; {_RANGES}")] = None,
-    depth: Annotated[float | None, _q(f"object distance [m], {_RANGES}; required")] = None,
-    wavelength: Annotated[float | None, _q(f"wavelength [nm], {_RANGES}; required")] = None,
-    azimuth: Annotated[float | None, _q("direction of the field point [deg], 0 = +x, counter-clockwise; "
-                                        "default 90 (+y meridian); only with field")] = None,
-    x: Annotated[float | None, _q("horizontal sensor position as a fraction of the half-width, -1..1 [1]; "
-                                  "with y, instead of field")] = None,
-    y: Annotated[float | None, _q("vertical sensor position as a fraction of the half-height, -1..1 [1]; "
-                                  "with x, instead of field")] = None,
-    focus: Annotated[float | None, _q("focus distance [m]; only for models trained over a focus range, "
-                                      f"{_RANGES}")] = None,
-    model: Annotated[str | None, _q("model name (default: the server's default model)")] = None,
-    version: Annotated[str | None, _q("version number or alias such as prod (default: latest)")] = None,
-    fmt: Annotated[Literal["json", "npy"],
-                   Query(alias="format", description="json, or npy (float32 .npy bytes)")] = "json",
-) -> PSFResponse | Response:
-    onnx = registry.get(model, version)
-    psf = onnx.psf(field=field, azimuth=azimuth, x=x, y=y, depth=depth, wavelength=wavelength, focus=focus)[0]
-    if not np.isfinite(psf).all():  # a model bug, not the caller's: say so rather than send NaN
-        raise HTTPException(status_code=500, detail=f"{onnx.name}@{onnx.version} produced non-finite values")
-    manifest = onnx.manifest
-    if fmt == "npy":
-        buffer = io.BytesIO()
-        np.save(buffer, np.ascontiguousarray(psf, dtype=np.float32), allow_pickle=False)
-        headers = {
-            "X-Model": onnx.name,
-            "X-Model-Version": str(onnx.version),
-            "X-Kernel-Size": str(manifest.kernel_size),
-            "X-Pixel-Pitch-Um": repr(manifest.lens.pixel_pitch_um),
-        }
-        return Response(buffer.getvalue(), media_type=NPY_MEDIA_TYPE, headers=headers)
-    return PSFResponse(model=onnx.name, version=onnx.version, kernel_size=manifest.kernel_size,
-                       pixel_pitch_um=manifest.lens.pixel_pitch_um, psf=psf.tolist())
+@router.get("/psf/grid", responses=npy_responses("[ny, nx, k, k]", png=True),
+            openapi_extra=query_parameters(GridQuery),
+            summary="PSFs at the centres of an nx x ny tiling of the sensor, for spatially varying rendering")
+async def get_grid(request: Request, server: ServerDep) -> Response:
+    q = parse_query(GridQuery, request)
+    check_size("nx * ny", q.nx * q.ny, server.settings.max_grid, "PSF_MAX_GRID")
+    onnx = await server.model(q.model, q.version)
+    key = ("grid", onnx.name, onnx.version, q.nx, q.ny, q.depth, q.wavelength, q.focus)
+    grid = server.cache.get(key)
+    if grid is None:
+        query = onnx.grid_query(q.nx, q.ny, depth=q.depth, wavelength=q.wavelength, focus=q.focus)
+        psfs = await server.batcher.psf(onnx, *onnx.conditions(**query))
+        grid = server.cache.put(key, psfs.reshape(q.ny, q.nx, onnx.kernel_size, onnx.kernel_size))
+    return await respond(onnx, grid, q.fmt)

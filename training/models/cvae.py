@@ -1,16 +1,20 @@
 """Conditional VAE over PSFs: encoder q(z|psf,c), learned prior p(z|c), decoder p(psf|z,c).
 
-Every network takes the condition in physical units and normalises it itself (ConditionFeatures),
-so the exported ONNX graphs take physical units too and the convention exists in one place.
+Every sub-network takes the condition in physical units and normalises it itself, so the exported
+ONNX graphs take physical units too. The decoder's architecture is ``network.type``.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ..conditioning import ConditionFeatures, mlp
+from ..losses import ReconLoss
+from ..registry import MODELS, NETWORKS
 
 
 @dataclass(frozen=True)
@@ -19,52 +23,26 @@ class CVAEArgs:
 
     kernel_size: int
     latent_size: int
-    hidden: int
-    depth: int
-    field_range: tuple[float, float]
-    depth_range: tuple[float, float]
-    wavelength_range: tuple[float, float]
+    conditions: list[tuple[str, float, float]]
+    network: str = "mlp_basis"
+    network_args: dict = field(default_factory=dict)
+    hidden: int = 128  # encoder and prior MLPs
 
     def to_dict(self) -> dict:
         return asdict(self)
 
-
-class ConditionFeatures(nn.Module):
-    """(field, depth m, wavelength nm) -> features in [-1, 1].
-
-    Depth enters as 1/depth: defocus blur is linear in inverse object distance, so equal steps in
-    the feature are equal steps in blur.
-    """
-
-    n_features = 3
-
-    def __init__(self, args: CVAEArgs) -> None:
-        super().__init__()
-        (f0, f1), (d0, d1), (w0, w1) = args.field_range, args.depth_range, args.wavelength_range
-        self.register_buffer("lo", torch.tensor([f0, 1.0 / d1, w0], dtype=torch.float32))
-        self.register_buffer("hi", torch.tensor([f1, 1.0 / d0, w1], dtype=torch.float32))
-
-    def forward(self, condition: torch.Tensor) -> torch.Tensor:
-        torch._assert(condition.shape[-1] == 3, "condition must be [N, 3] = (field, depth, wavelength)")
-        x = torch.stack([condition[:, 0], 1.0 / condition[:, 1], condition[:, 2]], dim=1)
-        return 2.0 * (x - self.lo) / (self.hi - self.lo) - 1.0
-
-
-def mlp(n_in: int, hidden: int, n_out: int, depth: int) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    width = n_in
-    for _ in range(depth):
-        layers += [nn.Linear(width, hidden), nn.SiLU()]
-        width = hidden
-    layers.append(nn.Linear(width, n_out))
-    return nn.Sequential(*layers)
+    @classmethod
+    def from_dict(cls, data: dict) -> CVAEArgs:
+        data = dict(data)
+        data["conditions"] = [tuple(c) for c in data["conditions"]]
+        return cls(**data)
 
 
 class Prior(nn.Module):
     def __init__(self, args: CVAEArgs) -> None:
         super().__init__()
-        self.features = ConditionFeatures(args)
-        self.net = mlp(ConditionFeatures.n_features, args.hidden, 2 * args.latent_size, args.depth)
+        self.features = ConditionFeatures(args.conditions)
+        self.net = mlp(self.features.n_features, args.hidden, 2 * args.latent_size, 3)
 
     def forward(self, condition: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu, logvar = self.net(self.features(condition)).chunk(2, dim=-1)
@@ -74,15 +52,15 @@ class Prior(nn.Module):
 class Encoder(nn.Module):
     def __init__(self, args: CVAEArgs) -> None:
         super().__init__()
-        k, h = args.kernel_size, args.hidden
+        k = args.kernel_size
         self.kernel_size = k
-        self.features = ConditionFeatures(args)
+        self.features = ConditionFeatures(args.conditions)
         self.conv = nn.Sequential(
             nn.Conv2d(1, 16, 3, stride=2, padding=1), nn.SiLU(),
             nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.SiLU(),
         )
         n_conv = 32 * ((k + 3) // 4) ** 2
-        self.head = mlp(n_conv + ConditionFeatures.n_features, h, 2 * args.latent_size, args.depth)
+        self.head = mlp(n_conv + self.features.n_features, args.hidden, 2 * args.latent_size, 2)
 
     def forward(self, psf: torch.Tensor, condition: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         k = self.kernel_size
@@ -94,14 +72,14 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """(z, c) -> PSF. A softmax over the k*k pixels makes the output non-negative with unit sum;
-    the last linear layer is a learned basis of log-PSF images."""
+    """(z, c) -> PSF; a softmax over the k*k pixels makes it non-negative with unit sum."""
 
     def __init__(self, args: CVAEArgs) -> None:
         super().__init__()
         self.kernel_size = args.kernel_size
-        self.features = ConditionFeatures(args)
-        self.net = mlp(args.latent_size + ConditionFeatures.n_features, args.hidden, args.kernel_size**2, args.depth)
+        self.features = ConditionFeatures(args.conditions)
+        network = NETWORKS.get(args.network)
+        self.net = network(args.latent_size + self.features.n_features, args.kernel_size, **args.network_args)
 
     def forward(self, z: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
         logits = self.net(torch.cat([z, self.features(condition)], dim=1))
@@ -109,10 +87,12 @@ class Decoder(nn.Module):
         return F.softmax(logits, dim=-1).reshape(-1, k, k)
 
 
+@MODELS.register("cvae")
 class CVAE(nn.Module):
-    def __init__(self, args: CVAEArgs) -> None:
+    def __init__(self, args: CVAEArgs, recon: str = "1*L1") -> None:
         super().__init__()
         self.args = args
+        self.recon = ReconLoss(recon)
         self.encoder, self.prior, self.decoder = Encoder(args), Prior(args), Decoder(args)
 
     def predict(self, condition: torch.Tensor) -> torch.Tensor:
@@ -131,9 +111,11 @@ class CVAE(nn.Module):
         z = mu_q + torch.randn_like(mu_q) * (0.5 * logvar_q).exp()
         mu_b, _ = self.prior(partner)
         mu_mid, _ = self.prior(0.5 * (condition + partner))
+        pred_prior = self.decoder(mu_p, condition)
         return {
-            "recon": relative_l1(self.decoder(z, condition), psf).mean(),
-            "recon_prior": relative_l1(self.decoder(mu_p, condition), psf).mean(),
+            "recon": self.recon(self.decoder(z, condition), psf),
+            "recon_prior": self.recon(pred_prior, psf),
+            "l1_prior": relative_l1(pred_prior.detach(), psf).mean(),
             "kl_per_dim": kl_divergence(mu_q, logvar_q, mu_p, logvar_p).mean(dim=0),
             "interp": ((mu_mid - 0.5 * (mu_p + mu_b)) ** 2).sum(dim=1).mean(),
         }

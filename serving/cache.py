@@ -1,0 +1,49 @@
+"""A bounded LRU cache of answers, for rendering code that asks the same PSFs and grids again.
+
+Keys always hold the model name and the *resolved* version number, so a hot reload or a moved alias
+never serves a stale answer; versions are immutable, so an entry never goes stale otherwise. The
+bound is in bytes of cached arrays. Cached arrays are read-only: every caller shares them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Hashable
+
+import numpy as np
+from cachetools import LRUCache
+
+from .metrics import Metrics
+
+
+class AnswerCache:
+    def __init__(self, max_bytes: int, metrics: Metrics | None = None) -> None:
+        self.max_bytes = max_bytes
+        self._metrics = metrics
+        self._lru: LRUCache[Hashable, np.ndarray] | None = (
+            LRUCache(maxsize=max_bytes, getsizeof=lambda a: a.nbytes) if max_bytes > 0 else None
+        )
+        self._lock = threading.Lock()  # cachetools caches are not thread-safe; sync routes run in threads
+
+    def get(self, key: Hashable) -> np.ndarray | None:
+        if self._lru is None:
+            return None
+        with self._lock:
+            value = self._lru.get(key)
+        if self._metrics is not None:
+            self._metrics.cache.labels("hit" if value is not None else "miss").inc()
+        return value
+
+    def put(self, key: Hashable, value: np.ndarray) -> np.ndarray:
+        """Store ``value`` (made read-only) unless it alone exceeds the bound; returns it."""
+        if self._lru is None or value.nbytes > self.max_bytes:
+            return value
+        if value.base is not None:  # a slice of a merged batch: keep only its own rows alive
+            value = value.copy()
+        value.setflags(write=False)
+        with self._lock:
+            self._lru[key] = value
+        return value
+
+    def __len__(self) -> int:
+        return 0 if self._lru is None else len(self._lru)

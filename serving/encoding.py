@@ -1,0 +1,91 @@
+"""Answers as HTTP bodies: npy (float32, for programs), JSON (for anything), PNG (for people).
+
+npy responses carry the model in headers X-Model, X-Model-Version, X-Kernel-Size, X-Pixel-Pitch-Um;
+JSON bodies carry the same as fields. Large bodies are encoded in a worker thread so one big answer
+does not stall the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from typing import Any, Literal
+
+import numpy as np
+from fastapi import HTTPException, Response
+
+from models_store.runtime import OnnxModel
+
+NPY_MEDIA_TYPE = "application/x-npy"
+Format = Literal["npy", "json", "png"]
+ArrayFormat = Literal["npy", "json"]
+_THREAD_ABOVE = 1 << 16  # array elements above which encoding moves off the event loop
+_PNG_MAX_WIDTH = 1024
+
+
+def model_fields(onnx: OnnxModel) -> dict[str, Any]:
+    manifest = onnx.manifest
+    return {"model": onnx.name, "version": onnx.version, "kernel_size": manifest.kernel_size,
+            "pixel_pitch_um": manifest.lens.pixel_pitch_um}
+
+
+def model_headers(onnx: OnnxModel) -> dict[str, str]:
+    fields = model_fields(onnx)
+    return {"X-Model": fields["model"], "X-Model-Version": str(fields["version"]),
+            "X-Kernel-Size": str(fields["kernel_size"]), "X-Pixel-Pitch-Um": repr(fields["pixel_pitch_um"])}
+
+
+def check_finite(onnx: OnnxModel, arr: np.ndarray) -> None:
+    if not np.isfinite(arr).all():  # a model bug, not the caller's: say so rather than send NaN
+        raise HTTPException(status_code=500, detail=f"{onnx.name}@{onnx.version} produced non-finite values")
+
+
+def npy_bytes(arr: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(arr, dtype=np.float32), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def json_bytes(onnx: OnnxModel, key: str, arr: np.ndarray, extra: dict[str, Any] | None = None) -> bytes:
+    # float32 -> Python float is exact, and json writes the shortest repr that reads back the same
+    payload = {**model_fields(onnx), **(extra or {}), key: arr.tolist()}
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def png_bytes(arr: np.ndarray) -> bytes:
+    """A grey-scale preview: each kernel scaled to its own peak, square-root tone curve, tiles framed."""
+    from PIL import Image  # imported on use: only previews need Pillow
+
+    tiles = arr[None, None] if arr.ndim == 2 else arr
+    ny, nx, k, _ = tiles.shape
+    peak = tiles.max(axis=(2, 3), keepdims=True)
+    tones = np.sqrt(tiles / np.where(peak > 0, peak, 1.0))
+    cell = k + 1  # one pixel of frame to the right of and below every kernel
+    mosaic = np.full((ny * cell + 1, nx * cell + 1), 0.25)
+    for j in range(ny):
+        for i in range(nx):
+            mosaic[1 + j * cell:1 + j * cell + k, 1 + i * cell:1 + i * cell + k] = tones[j, i]
+    scale = max(1, min(16, _PNG_MAX_WIDTH // mosaic.shape[1]))
+    image = Image.fromarray((mosaic * 255).round().astype(np.uint8), mode="L")
+    image = image.resize((mosaic.shape[1] * scale, mosaic.shape[0] * scale), Image.Resampling.NEAREST)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _encode(onnx: OnnxModel, arr: np.ndarray, fmt: Format, key: str, extra: dict[str, Any] | None) -> Response:
+    if fmt == "npy":
+        return Response(npy_bytes(arr), media_type=NPY_MEDIA_TYPE, headers=model_headers(onnx))
+    if fmt == "png":
+        return Response(png_bytes(arr), media_type="image/png", headers=model_headers(onnx))
+    return Response(json_bytes(onnx, key, arr, extra), media_type="application/json")
+
+
+async def respond(onnx: OnnxModel, arr: np.ndarray, fmt: Format, *, key: str = "psf",
+                  extra: dict[str, Any] | None = None) -> Response:
+    """The answer ``arr`` in ``fmt``; JSON puts it under ``key`` next to the model fields and ``extra``."""
+    check_finite(onnx, arr)
+    if arr.size > _THREAD_ABOVE or fmt == "png":
+        return await asyncio.to_thread(_encode, onnx, arr, fmt, key, extra)
+    return _encode(onnx, arr, fmt, key, extra)

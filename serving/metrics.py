@@ -1,0 +1,92 @@
+"""Prometheus series of one server, and the ASGI middleware that times every request.
+
+Each app owns its own CollectorRegistry, so several apps in one process (tests) do not collide.
+With several uvicorn workers, ``python -m serving`` sets PROMETHEUS_MULTIPROC_DIR and /metrics adds
+up every worker's files (prometheus-client's multiprocess mode).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import multiprocess
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = r = CollectorRegistry()
+        labels = ["route", "method", "status"]
+        self.requests = Counter("psf_http_requests", "HTTP requests answered", labels, registry=r)
+        self.latency = Histogram("psf_http_request_duration_seconds", "time from request to the end of the "
+                                 "response", labels, buckets=_LATENCY_BUCKETS, registry=r)
+        self.in_flight = Gauge("psf_http_requests_in_flight", "requests being answered", registry=r,
+                               multiprocess_mode="livesum")
+        self.batch_size = Histogram("psf_batch_size", "PSFs per onnxruntime call of the PSF graph (mean batch "
+                                    "size = _sum / _count)", buckets=_SIZE_BUCKETS, registry=r)
+        self.batch_requests = Histogram("psf_batch_requests", "requests merged into one onnxruntime call",
+                                        buckets=_SIZE_BUCKETS, registry=r)
+        self.queue_depth = Gauge("psf_queue_depth", "PSFs admitted and not yet answered", registry=r,
+                                 multiprocess_mode="livesum")
+        self.rejected = Counter("psf_overload_rejections", "requests refused with 503 because the queue was full",
+                                registry=r)
+        self.cache = Counter("psf_cache_lookups", "answer-cache lookups", ["result"], registry=r)
+        self.loaded = Gauge("psf_model_loaded", "1 for every model version loaded", ["model", "version"],
+                            registry=r, multiprocess_mode="max")
+        self.alias = Gauge("psf_model_alias_version", "version each alias is served from", ["model", "alias"],
+                           registry=r, multiprocess_mode="max")
+        self.refused = Counter("psf_model_refused", "versions refused (sha256 mismatch or not loadable)",
+                               ["model", "version"], registry=r)
+        # read by the micro-batcher: how many requests may still be on their way to it
+        self.active_requests = 0
+
+    def render(self) -> tuple[bytes, str]:
+        if os.environ.get(MULTIPROC_ENV):
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return generate_latest(registry), CONTENT_TYPE_LATEST
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class MetricsMiddleware:
+    """Counts and times every HTTP request by route template (not raw path), method and status."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        metrics, start, status = self.metrics, time.perf_counter(), 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        metrics.active_requests += 1
+        metrics.in_flight.inc()
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            metrics.active_requests -= 1
+            metrics.in_flight.dec()
+            route = scope.get("route")
+            labels = (getattr(route, "path", None) or "unmatched", scope["method"], str(status))
+            metrics.requests.labels(*labels).inc()
+            metrics.latency.labels(*labels).observe(time.perf_counter() - start)

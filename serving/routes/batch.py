@@ -1,0 +1,32 @@
+"""POST /psf/batch: many conditions as columns -> [N, k, k] PSFs (npy by default)."""
+
+from __future__ import annotations
+
+import hashlib
+
+from fastapi import APIRouter, Response
+
+from ..deps import ServerDep
+from ..encoding import respond
+from ..limits import check_size
+from .params import ArrayFormatQuery, Conditions, npy_responses
+
+router = APIRouter(tags=["psf"])
+
+
+@router.post("/psf/batch", responses=npy_responses("[N, k, k]"),
+             summary="PSFs for many conditions, given as columns (lists of equal length, or single numbers)")
+async def post_batch(
+    body: Conditions,
+    server: ServerDep,
+    fmt: ArrayFormatQuery = "npy",
+) -> Response:
+    check_size("conditions", body.rows(), server.settings.max_batch, "PSF_MAX_BATCH")
+    onnx = await server.model(body.model, body.version)
+    condition, azimuth = onnx.conditions(**body.query())
+    digest = hashlib.blake2b(condition.tobytes() + azimuth.tobytes(), digest_size=16).digest()
+    key = ("batch", onnx.name, onnx.version, digest)
+    psfs = server.cache.get(key)
+    if psfs is None:
+        psfs = server.cache.put(key, await server.batcher.psf(onnx, condition, azimuth))
+    return await respond(onnx, psfs, fmt)

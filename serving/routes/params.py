@@ -1,0 +1,118 @@
+"""Request parameters shared by the routes, described once with their units and ranges (OpenAPI)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..encoding import NPY_MEDIA_TYPE, ArrayFormat, Format
+
+RANGES = "within the model's trained range (see GET /models/{name})"
+DESCRIPTIONS = {
+    "field": "image height as a fraction of the sensor half-diagonal, 0 (on axis) to 1 (corner) [1]; "
+             f"give it or x and y; {RANGES}",
+    "azimuth": "direction of the field point [deg], 0 = +x, counter-clockwise; default 90 (+y meridian); "
+               "only with field",
+    "x": "horizontal sensor position as a fraction of the half-width, -1..1 [1]; with y, instead of field",
+    "y": "vertical sensor position as a fraction of the half-height, -1..1 [1]; with x, instead of field",
+    "depth": f"object distance [m], {RANGES}; required",
+    "wavelength": f"wavelength [nm], {RANGES}; required",
+    "focus": f"focus distance [m]; only for models trained over a focus range, {RANGES}",
+    "model": "model name (default: the server's default model)",
+    "version": "version number or alias such as prod (default: latest)",
+}
+COLUMNS = ("field", "azimuth", "x", "y", "depth", "wavelength", "focus")
+
+
+ArrayFormatQuery = Annotated[ArrayFormat, Query(alias="format", description="npy (float32 .npy bytes, the "
+                                                "default) or json")]
+_FORMATS = "json, npy (float32 .npy bytes) or png (a preview for people)"
+
+
+def _described(name: str) -> Any:
+    return Field(default=None, description=DESCRIPTIONS[name])
+
+
+class ModelChoice(BaseModel):
+    """Which model and version answer (every route takes them)."""
+
+    model: str | None = _described("model")
+    version: str | int | None = _described("version")
+
+
+class Position(BaseModel):
+    """One condition: a sensor position, depth, wavelength (and focus), as scalars."""
+
+    field: float | None = _described("field")
+    azimuth: float | None = _described("azimuth")
+    x: float | None = _described("x")
+    y: float | None = _described("y")
+    depth: float | None = _described("depth")
+    wavelength: float | None = _described("wavelength")
+    focus: float | None = _described("focus")
+
+    def query(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in COLUMNS}
+
+
+class PSFQuery(Position, ModelChoice):
+    """GET /psf"""
+
+    fmt: Format = Field(default="json", alias="format", description=_FORMATS + "; default json")
+
+
+class GridQuery(ModelChoice):
+    """GET /psf/grid"""
+
+    nx: int = Field(description="tiles across; tile i is centred at x = -1 + (2i + 1) / nx [1]")
+    ny: int = Field(description="tiles down; tile j is centred at y = 1 - (2j + 1) / ny [1] (row 0 is the top, +y)")
+    depth: float | None = _described("depth")
+    wavelength: float | None = _described("wavelength")
+    focus: float | None = _described("focus")
+    fmt: Format = Field(default="npy", alias="format", description=_FORMATS + "; default npy [ny, nx, k, k]")
+
+
+def npy_responses(shape: str, *, png: bool = False) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` of a route answering arrays."""
+    content: dict[str, Any] = {NPY_MEDIA_TYPE: {}, "application/json": {}}
+    if png:
+        content["image/png"] = {}
+    return {
+        200: {"content": content, "description": f"npy: a float32 {shape} .npy file with headers X-Model, "
+              "X-Model-Version, X-Kernel-Size, X-Pixel-Pitch-Um; json: {model, version, kernel_size, "
+              "pixel_pitch_um, psf}" + ("; png: a preview image (each kernel scaled to its peak)" if png else "")},
+        404: {"description": "unknown model or version"},
+        413: {"description": "more conditions than this server's limit"},
+        422: {"description": "a parameter is missing, not a number, or outside the trained range"},
+        503: {"description": "overloaded (see Retry-After) or the model cannot be loaded"},
+    }
+
+
+def _column(name: str) -> Any:
+    return Field(default=None, description=DESCRIPTIONS[name] + "; a list (one value per condition) or one "
+                 "number for every condition")
+
+
+Column = list[float] | float | None
+
+
+class Conditions(ModelChoice):
+    """Conditions as columns: lists of equal length, or single numbers shared by every row."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    field: Column = _column("field")
+    azimuth: Column = _column("azimuth")
+    x: Column = _column("x")
+    y: Column = _column("y")
+    depth: Column = _column("depth")
+    wavelength: Column = _column("wavelength")
+    focus: Column = _column("focus")
+
+    def query(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in COLUMNS}
+
+    def rows(self) -> int:
+        return max((len(v) if isinstance(v, list) else 1 for v in self.query().values() if v is not None), default=1)

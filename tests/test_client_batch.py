@@ -1,0 +1,98 @@
+"""psf_batch chunking against a loopback server that enforces a batch limit the way the contract says
+(413 naming the limit). The same against the real server is in test_client_routes.py."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from clients import AsyncPSFClient, InvalidRequestError, PayloadTooLargeError, PSFClient
+
+from .loopback import ScriptedServer, json_reply, npy_reply
+
+K = 3
+
+
+def batch_server(limit: int, message: str = "batch of {n} conditions is over this server's limit of {limit}"):
+    """Answers POST /psf/batch with kernels whose [0, 0] entry is the field value, so order is visible."""
+
+    answered = []
+
+    def handler(seen, index):
+        body = seen.body
+        field = np.atleast_1d(np.asarray(body["field"], dtype=np.float64))
+        if field.size > limit:
+            return json_reply(413, {"detail": message.format(n=field.size, limit=limit)})
+        psfs = np.zeros((field.size, K, K), dtype=np.float32)
+        psfs[:, 0, 0] = field
+        # a new version appears after the first answer: later chunks must still get version 3
+        version = 3 if not answered or body.get("version") == "3" else 4
+        answered.append(version)
+        return npy_reply(psfs, version=version)
+    return ScriptedServer(handler)
+
+
+def fields(n: int) -> np.ndarray:
+    return np.linspace(0.0, 1.0, n)
+
+
+def test_over_the_limit_is_split_in_order_and_the_limit_is_learned() -> None:
+    with batch_server(limit=5) as server, PSFClient(server.url) as client:
+        out = client.psf_batch(field=fields(13), depth=10.0, wavelength=np.full(13, 550.0))
+        assert client.max_batch == 5
+        requests_first = len(server.seen)
+        client.psf_batch(field=fields(7), depth=10.0, wavelength=550.0)
+        requests_second = len(server.seen) - requests_first
+    assert out.shape == (13, K, K)
+    np.testing.assert_array_equal(out[:, 0, 0], fields(13).astype(np.float32))
+    assert requests_first == 1 + 3  # the refused try, then 5 + 5 + 3
+    assert requests_second == 2  # 5 + 2, no 413 any more
+    assert out.meta.version == 3
+    later = [seen.body for seen in server.seen[2:requests_first]]
+    assert all(body["version"] == "3" and body["model"] == "fake" for body in later), "version not pinned"
+    # the per-row wavelength column was split with the fields; the number was sent whole
+    assert [len(seen.body["wavelength"]) for seen in server.seen[1:requests_first]] == [5, 5, 3]
+    assert all(seen.body["depth"] == 10.0 for seen in server.seen)
+
+
+def test_a_known_limit_sends_no_oversized_request() -> None:
+    with batch_server(limit=4) as server, PSFClient(server.url, max_batch=4) as client:
+        out = client.psf_batch(field=list(fields(9)), depth=10.0, wavelength=550.0)
+    assert [len(seen.body["field"]) for seen in server.seen] == [4, 4, 1]
+    np.testing.assert_array_equal(out[:, 0, 0], fields(9).astype(np.float32))
+
+
+def test_a_413_without_a_number_halves_the_chunk() -> None:
+    with batch_server(limit=3, message="too many") as server, PSFClient(server.url) as client:
+        out = client.psf_batch(field=fields(10), depth=10.0, wavelength=550.0)
+    assert client.max_batch == 2  # 10 -> 5 -> 2
+    np.testing.assert_array_equal(out[:, 0, 0], fields(10).astype(np.float32))
+
+
+def test_a_413_on_other_calls_names_the_limit() -> None:
+    with batch_server(limit=0) as server, PSFClient(server.url) as client:
+        with pytest.raises(PayloadTooLargeError) as caught:
+            client.psf_batch(field=[0.5], depth=10.0, wavelength=550.0)
+    assert caught.value.status_code == 413 and caught.value.limit == 0
+    assert len(server.seen) == 1
+
+
+def test_mismatched_columns_are_refused_before_splitting() -> None:
+    with batch_server(limit=2) as server, PSFClient(server.url, max_batch=2) as client:
+        with pytest.raises(InvalidRequestError, match="depth has 3 values; give 1 or 5"):
+            client.psf_batch(field=fields(5), depth=[5.0, 6.0, 7.0], wavelength=550.0)
+    assert server.seen == []
+
+
+def test_async_chunks_go_out_concurrently_and_come_back_in_order() -> None:
+    async def main(url: str) -> np.ndarray:
+        async with AsyncPSFClient(url) as client:
+            return await client.psf_batch(field=fields(23), depth=10.0, wavelength=550.0)
+
+    with batch_server(limit=4) as server:
+        out = asyncio.run(main(server.url))
+    np.testing.assert_array_equal(out[:, 0, 0], fields(23).astype(np.float32))
+    assert out.meta.version == 3
+    assert len(server.seen) == 1 + 6

@@ -1,0 +1,3 @@
+"""Probabilistic models, selected by ``model.type``."""
+
+from . import cvae  # noqa: F401
