@@ -26,7 +26,8 @@ PSFNetLens is built around conventions of its own, so it is adapted here, as lit
   Tried on configs/quickstart.yml (ks 32, 4096 samples, 3000 steps): lr 5e-5 / 1e-4 / 3e-4 gave held-out
   relative L1 1.36 / 1.37 / 1.38; from 3e-4 up (also with inputs normalised to [-1, 1]) the sigmoid output
   saturates into one disk whatever the input. On configs/ci.yml (ks 16, 512 samples, 3000 steps) 3e-4
-  reached 0.33 and 5e-5 0.47: the MLP learns small kernels, and needs far more steps for larger ones.
+  reached 0.33 and 5e-5 0.47: the MLP learns small kernels, and needs far more steps for larger ones
+  (10000 steps at 5e-5 on the quickstart samples: 1.25).
 - Not used: ``PSFNetLens.points2input`` unpacks ``sensor_size`` as (h, w) where GeoLens stores (w, h),
   so its field angle is off by the sensor's aspect ratio on the y meridian; we compute the angle
   ourselves.
