@@ -26,7 +26,7 @@ from .raytrace import LensTracer
 from .reference import converged_reference, held_out_grid
 
 
-def _grid_conditions(cfg: RunConfig) -> tuple[np.ndarray, int, int, int]:
+def evaluation_conditions(cfg: RunConfig) -> tuple[np.ndarray, int, int, int]:
     """Held-out rows in evaluation columns: the model's, plus azimuth last for a meridional model.
     Each (wavelength, field) row of depths gets one azimuth drawn over [0, 90] deg (the other
     quadrants are mirror images), so off-meridian quality is measured whatever the model type."""
@@ -52,7 +52,7 @@ def _interp_pairs(cfg: RunConfig, grid: np.ndarray, nd: int) -> tuple[np.ndarray
 def evaluate(cfg: RunConfig, predictor: Predictor, tracer: LensTracer, out_dir: Path, *,
              progress: bool = True) -> dict:
     e, ks = cfg.evaluation, cfg.data.kernel_size
-    grid, nf, nd, nw = _grid_conditions(cfg)
+    grid, nf, nd, nw = evaluation_conditions(cfg)
     columns = evaluation_columns(cfg.conditions.names())
     pairs, mids = _interp_pairs(cfg, grid, nd)
     points = np.concatenate([grid, mids]) if len(mids) else grid
