@@ -9,7 +9,6 @@ embedded client both go through these functions, so they answer identically.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -226,14 +225,3 @@ def sensor_grid(nx: int, ny: int) -> tuple[np.ndarray, np.ndarray]:
     ys = 1.0 - (2.0 * np.arange(ny) + 1.0) / ny
     gy, gx = np.meshgrid(ys, xs, indexing="ij")
     return gx.reshape(-1), gy.reshape(-1)
-
-
-def ranges_text(manifest: Manifest) -> Mapping[str, str]:
-    return {c.name: f"[{c.min:g}, {c.max:g}] {c.unit}" for c in manifest.conditions}
-
-
-def condition_matrix(manifest: Manifest, rows: Sequence[Mapping[str, float]]) -> np.ndarray:
-    """Rows of physical values -> [N, C] float32 in the manifest's order (no validation)."""
-    return np.array([[float(r[name]) for name in manifest.condition_names] for r in rows], dtype=np.float32)
-
-
