@@ -147,9 +147,10 @@ def _config_for(target: str, config: str | None, overrides: list[str], store: St
 
     from omegaconf import OmegaConf
 
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as fh:
-        OmegaConf.save(OmegaConf.create(manifest.training.config), fh.name)
-    return load_config(fh.name, overrides)
+    with tempfile.TemporaryDirectory() as tmp:  # the manifest's config, through the same checks as a file
+        path = Path(tmp) / "config.yaml"
+        OmegaConf.save(OmegaConf.create(manifest.training.config), path)
+        return load_config(path, overrides)
 
 
 def _default_out(target: str) -> Path:
