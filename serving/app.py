@@ -18,6 +18,7 @@ from .batcher import Batcher
 from .cache import AnswerCache
 from .deps import Server, require_api_key
 from .errors import install_error_handlers
+from .fastpath import PSFFastPath
 from .limits import BodyLimitMiddleware
 from .metrics import Metrics, MetricsMiddleware
 from .registry import Registry
@@ -75,4 +76,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # the last added runs first: count and time every request, including those refused for size
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    if settings.fast_path:  # outermost: plain GET /psf queries skip FastAPI's layers (see fastpath.py)
+        app.add_middleware(PSFFastPath, state=app.state)
     return app

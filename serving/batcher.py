@@ -1,9 +1,13 @@
 """Admission control and dynamic micro-batching of PSF computations.
 
-Every PSF the server computes passes through :meth:`Batcher.psf`. With micro-batching on, queries
-for the same model version that arrive together are concatenated into one ``OnnxModel.psf_at`` call
-(one onnxruntime run plus one vectorised rotation) and the rows are split back to their callers.
-Each row's answer does not depend on the other rows in its batch, so merging changes no bits.
+Every PSF the server computes passes through :meth:`Batcher.psf` (conditions already resolved, as
+the batch and grid routes have them) or :meth:`Batcher.psf_query` (one query in physical units, as
+GET /psf has it). With micro-batching on, queries for the same model version that arrive together
+are merged: the physical queries are validated and resolved as columns in one
+``OnnxModel.conditions`` call, then everything runs as one ``OnnxModel.psf_at`` call (one
+onnxruntime run plus one vectorised orientation), and the rows are split back to their callers.
+Each row's answer does not depend on the other rows in its batch, so merging changes no bits; a
+query that fails validation gets its own error and does not disturb the others.
 
 When to run: a small query on an idle server (no other request in flight, nothing queued or
 running for its model) is computed at once, in the event loop. Otherwise it is queued: a worker per
@@ -27,6 +31,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from models_store import ConditionError
 from models_store.runtime import OnnxModel
 
 from .limits import Overloaded
@@ -37,15 +42,54 @@ T = TypeVar("T")
 _INLINE_ROWS = 4
 
 
+Query = dict[str, float | None]
+
+
 @dataclass
 class _Job:
-    condition: np.ndarray
-    azimuth: np.ndarray
     future: asyncio.Future[np.ndarray] = field(repr=False)
+    condition: np.ndarray | None = None  # resolved rows [N, C] with their azimuths ...
+    azimuth: np.ndarray | None = None
+    query: Query | None = None  # ... or one query in physical units, resolved with its batch
 
     @property
     def rows(self) -> int:
-        return len(self.condition)
+        return 1 if self.condition is None else len(self.condition)
+
+
+def resolve_jobs(model: OnnxModel, jobs: list[_Job]) -> list[ConditionError | None]:
+    """Give every job its ``condition`` and ``azimuth``; physical queries are resolved as columns,
+    one call per set of parameters given. Returns each job's validation error (None when valid)."""
+    errors: list[ConditionError | None] = [None] * len(jobs)
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for i, job in enumerate(jobs):
+        if job.query is not None:
+            groups.setdefault(tuple(k for k, v in job.query.items() if v is not None), []).append(i)
+    for names, members in groups.items():
+        try:
+            condition, azimuth = model.conditions(**{n: [jobs[i].query[n] for i in members] for n in names})
+        except ConditionError:  # someone's query is invalid: find whose, one at a time
+            for i in members:
+                try:
+                    jobs[i].condition, jobs[i].azimuth = model.conditions(**jobs[i].query)
+                except ConditionError as exc:
+                    errors[i] = exc
+            continue
+        for row, i in enumerate(members):
+            jobs[i].condition, jobs[i].azimuth = condition[row:row + 1], azimuth[row:row + 1]
+    return errors
+
+
+def compute_jobs(model: OnnxModel, jobs: list[_Job]) -> tuple[np.ndarray | None, list[ConditionError | None]]:
+    """One batch: resolve, then one ``psf_at`` call over the valid jobs' rows, in job order."""
+    errors = resolve_jobs(model, jobs)
+    valid = [j for j, e in zip(jobs, errors, strict=True) if e is None]
+    if not valid:
+        return None, errors
+    if len(valid) == 1:
+        return model.psf_at(valid[0].condition, valid[0].azimuth), errors
+    return model.psf_at(np.concatenate([j.condition for j in valid]),
+                        np.concatenate([j.azimuth for j in valid])), errors
 
 
 class Batcher:
@@ -64,17 +108,26 @@ class Batcher:
     # -- public ---------------------------------------------------------------------------------
     async def psf(self, model: OnnxModel, condition: np.ndarray, azimuth: np.ndarray) -> np.ndarray:
         """``model.psf_at(condition, azimuth)``, merged with concurrent queries when batching is on."""
-        rows = len(condition)
+        return await self._submit(model, condition=condition, azimuth=azimuth)
+
+    async def psf_query(self, model: OnnxModel, query: Query) -> np.ndarray:
+        """``model.psf(**query)`` for one query in physical units (scalars), merged likewise; a
+        query outside the model's ranges raises :class:`ConditionError`."""
+        return await self._submit(model, query=query)
+
+    async def _submit(self, model: OnnxModel, **job: Any) -> np.ndarray:
+        loop = asyncio.get_running_loop()
+        item = _Job(loop.create_future(), **job)
+        rows = item.rows
         with self._admitted(rows):
             # Let requests that arrived with this one reach the batcher before judging it alone:
             # one event-loop turn, far cheaper than the queue's hand-offs.
             await asyncio.sleep(0)
             if not self.enabled or rows >= self.max_rows or self._alone(model, rows):
                 self._observe(rows, 1)
-                return await self._compute(model, condition, azimuth)
-            future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
-            self._queue_for(model).put_nowait(_Job(condition, azimuth, future))
-            return await future
+                return await self._compute(model, [item])
+            self._queue_for(model).put_nowait(item)
+            return await item.future
 
     async def run(self, rows: int, fn: Callable[..., T], *args: Any) -> T:
         """Other model work (latent, decode, interpolate): admitted like PSFs, run in the pool."""
@@ -93,8 +146,7 @@ class Batcher:
 
     # -- admission ------------------------------------------------------------------------------
     def _admitted(self, rows: int) -> _Admission:
-        if self.pending + rows > self.max_pending:
-            self.metrics.rejected.inc()
+        if self.pending + rows > self.max_pending:  # counted where the 503 is sent (errors.py)
             raise Overloaded(f"the server is busy: {self.pending} PSFs are queued and the limit is "
                              f"{self.max_pending} (PSF_MAX_QUEUE); retry in {self.retry_after_s} s",
                              self.retry_after_s)
@@ -115,7 +167,7 @@ class Batcher:
         key = (model.name, model.version)
         queue = self._queues.get(key)
         return (rows <= _INLINE_ROWS and key not in self._running and (queue is None or queue.empty())
-                and not self._others_on_their_way())
+                and self._requests_inside == 1 and not self._others_on_their_way())
 
     def _others_on_their_way(self) -> bool:
         return self.metrics.active_requests > self._requests_inside
@@ -150,12 +202,7 @@ class Batcher:
         key = (model.name, model.version)
         self._running.add(key)
         try:
-            if len(jobs) == 1:
-                out = await self._compute(model, jobs[0].condition, jobs[0].azimuth)
-            else:
-                condition = np.concatenate([j.condition for j in jobs])
-                azimuth = np.concatenate([j.azimuth for j in jobs])
-                out = await self._compute(model, condition, azimuth)
+            out, errors = await self._in_pool_or_inline(rows, compute_jobs, model, jobs)
         except Exception as exc:  # every caller of the batch hears about it
             log.exception("%s@%s: a batch of %d PSFs failed", model.name, model.version, rows)
             for j in jobs:
@@ -165,17 +212,30 @@ class Batcher:
         finally:
             self._running.discard(key)
         start = 0
-        for j in jobs:
-            if not j.future.done():  # a caller that went away has cancelled its future
+        for j, error in zip(jobs, errors, strict=True):
+            done = j.future.done()  # a caller that went away has cancelled its future
+            if error is not None:
+                if not done:
+                    j.future.set_exception(error)
+                continue
+            if not done:
                 j.future.set_result(out[start:start + j.rows])
             start += j.rows
 
-    async def _compute(self, model: OnnxModel, condition: np.ndarray, azimuth: np.ndarray) -> np.ndarray:
+    async def _compute(self, model: OnnxModel, jobs: list[_Job]) -> np.ndarray:
+        """One request's work on its own (batching off, or nothing to merge with)."""
+        out, errors = await self._in_pool_or_inline(jobs[0].rows, compute_jobs, model, jobs)
+        if errors[0] is not None:
+            raise errors[0]
+        assert out is not None
+        return out
+
+    async def _in_pool_or_inline(self, rows: int, fn: Callable[..., T], *args: Any) -> T:
         # A few PSFs on an idle server take less time than handing them to a thread and back;
         # anything larger, or with other requests about, runs in the pool and leaves the loop free.
-        if len(condition) <= _INLINE_ROWS and not self._others_on_their_way():
-            return model.psf_at(condition, azimuth)
-        return await self.call(model.psf_at, condition, azimuth)
+        if rows <= _INLINE_ROWS and not self._others_on_their_way():
+            return fn(*args)
+        return await self.call(fn, *args)
 
     def _observe(self, rows: int, requests: int) -> None:
         self.metrics.batch_size.observe(rows)

@@ -28,6 +28,7 @@ _PHRASES = {
     "int_parsing": "must be a whole number",
     "int_type": "must be a whole number",
     "finite_number": "must be a finite number",
+    "extra_forbidden": "unknown parameter (see /docs for this route's parameters)",
 }
 
 
@@ -86,7 +87,8 @@ async def _on_too_large(_: Request, exc: LimitExceeded) -> JSONResponse:
     return JSONResponse(status_code=413, content={"detail": str(exc)})
 
 
-async def _on_overloaded(_: Request, exc: Overloaded) -> JSONResponse:
+async def _on_overloaded(request: Request, exc: Overloaded) -> JSONResponse:
+    request.app.state.metrics.rejected.inc()
     return JSONResponse(status_code=503, content={"detail": str(exc)},
                         headers={"Retry-After": str(exc.retry_after_s)})
 

@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     threads: int = Field(default_factory=_default_threads, ge=1,
                          description="onnxruntime intra-op threads per graph (default: half the cores)")
     compute_threads: int = Field(default=4, ge=1, description="threads running onnxruntime calls side by side")
+    fast_path: bool = Field(default=True, description="answer plain GET /psf queries below FastAPI's "
+                            "layers (same answers, less time per request; see serving/fastpath.py)")
     microbatch: bool = Field(default=True, description="merge concurrent PSF queries into one onnxruntime call")
     microbatch_max: int = Field(default=512, ge=1, description="most PSFs merged into one call")
     microbatch_delay_ms: float = Field(

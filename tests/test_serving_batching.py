@@ -93,3 +93,32 @@ def test_a_full_queue_answers_503_with_retry_after(batching_server: ServerProces
     assert metric(text, "psf_queue_depth") == 0  # everything admitted was answered
     # and the server recovers at once
     assert httpx.get(batching_server.url + "/psf", params=query(0)).status_code == 200
+
+
+def test_an_invalid_query_in_a_merged_batch_gets_its_own_error(
+        batching_server: ServerProcess, local_model: OnnxModel) -> None:
+    """Queries merged into one batch are validated together; one bad query must not fail the rest."""
+    bad = 3
+    start = threading.Barrier(QUEUE - 1)
+
+    def one(i: int) -> httpx.Response:
+        params = {**query(i), "format": "npy"}
+        if i == bad:
+            params["depth"] = 1e6  # far beyond any trained range
+        with httpx.Client(base_url=batching_server.url, timeout=30.0) as client:
+            start.wait()
+            return client.get("/psf", params=params)
+
+    text = httpx.get(batching_server.url + "/metrics").text
+    merged_before = metric(text, "psf_batch_requests_sum") - metric(text, "psf_batch_requests_count")
+    with request_in_flight(batching_server), ThreadPoolExecutor(QUEUE - 1) as pool:
+        responses = list(pool.map(one, range(QUEUE - 1)))
+    assert responses[bad].status_code == 422
+    assert "depth" in responses[bad].json()["detail"] and "1000000" in responses[bad].json()["detail"]
+    for i, response in enumerate(responses):
+        if i != bad:
+            assert response.status_code == 200, response.text
+            np.testing.assert_array_equal(load_npy(response), local_model.psf(**query(i))[0], err_msg=f"caller {i}")
+    text = httpx.get(batching_server.url + "/metrics").text
+    merged = metric(text, "psf_batch_requests_sum") - metric(text, "psf_batch_requests_count") - merged_before
+    assert merged > 0, "the burst was not merged, so the test proved nothing"

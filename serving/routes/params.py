@@ -60,11 +60,16 @@ class Position(BaseModel):
 class PSFQuery(Position, ModelChoice):
     """GET /psf"""
 
+    # a misspelt optional parameter (azimtuh=30) must not be answered as if it were absent
+    model_config = ConfigDict(extra="forbid")
+
     fmt: Format = Field(default="json", alias="format", description=_FORMATS + "; default json")
 
 
 class GridQuery(ModelChoice):
     """GET /psf/grid"""
+
+    model_config = ConfigDict(extra="forbid")
 
     nx: int = Field(description="tiles across; tile i is centred at x = -1 + (2i + 1) / nx [1]")
     ny: int = Field(description="tiles down; tile j is centred at y = 1 - (2j + 1) / ny [1] (row 0 is the top, +y)")

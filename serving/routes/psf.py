@@ -20,8 +20,7 @@ async def get_psf(request: Request, server: ServerDep) -> Response:
     key = ("psf", onnx.name, onnx.version, q.field, q.azimuth, q.x, q.y, q.depth, q.wavelength, q.focus)
     psf = server.cache.get(key)
     if psf is None:
-        condition, azimuth = onnx.conditions(**q.query())
-        psf = server.cache.put(key, (await server.batcher.psf(onnx, condition, azimuth))[0])
+        psf = server.cache.put(key, (await server.batcher.psf_query(onnx, q.query()))[0])
     return await respond(onnx, psf, q.fmt)
 
 

@@ -1,0 +1,139 @@
+"""GET /psf for the common case, answered below FastAPI.
+
+Rendering code sends single-PSF queries by the thousand, and on a small model each one costs more
+in FastAPI's routing, middleware and pydantic layers than in onnxruntime. :class:`PSFFastPath` wraps
+the whole app and answers a plain ``GET /psf`` itself: every parameter given once and a known one,
+numbers that parse, ``format`` npy or json, the API key right when one is set, and the model loaded.
+The answer is made by the same parts as the route's (registry, answer cache, micro-batcher,
+``OnnxModel``, encoders), so it is the same bytes.
+
+Anything else -- a parameter missing, misspelt or out of range, a PNG preview, an unknown model, an
+overloaded queue -- is handed to the full app untouched, and the full app owns every error message.
+A query is only handed over before any work of its own has been queued, so nothing is computed
+twice. A failure of the model itself ends the request with a 500, as it does in the route.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from typing import Any
+from urllib.parse import unquote_plus
+
+import numpy as np
+
+from models_store import ConditionError
+
+from .deps import Server
+from .limits import Overloaded
+from .registry import ModelUnavailable
+from .encoding import NPY_MEDIA_TYPE, json_bytes, model_headers, npy_bytes
+from .metrics import ASGIApp, Metrics, Receive, Scope, Send
+from .routes.params import COLUMNS
+
+_NAMES = frozenset((*COLUMNS, "model", "version", "format"))
+_FORMATS = {"npy": NPY_MEDIA_TYPE, "json": "application/json"}
+_ROUTE = ("/psf", "GET")
+
+
+def parse_plain_query(raw: bytes) -> dict[str, str] | None:
+    """``a=1&b=2`` -> {name: text}, or None when anything is unusual (the full app then says what)."""
+    params: dict[str, str] = {}
+    for part in raw.decode("latin-1").split("&"):
+        if not part:
+            continue
+        name, eq, value = part.partition("=")
+        if "%" in part or "+" in part:
+            name, value = unquote_plus(name), unquote_plus(value)
+        if not eq or name not in _NAMES or name in params:
+            return None
+        params[name] = value
+    return params
+
+
+def _number(text: str) -> float | None:
+    if "_" in text:  # Python reads 1_0 as 10; the route's parser does not
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _count(metrics: Metrics, status: str, start: float) -> None:
+    metrics.requests.labels(*_ROUTE, status).inc()
+    metrics.latency.labels(*_ROUTE, status).observe(time.perf_counter() - start)
+
+
+class PSFFastPath:
+    """ASGI wrapper: plain ``GET /psf`` queries here, everything else to ``app``."""
+
+    def __init__(self, app: ASGIApp, state: Any) -> None:
+        self.app, self.state = app, state  # state: the FastAPI app's state, which holds the Server
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        server: Server | None = getattr(self.state, "server", None)
+        if scope["type"] != "http" or scope["path"] != "/psf" or scope["method"] != "GET" or server is None:
+            await self.app(scope, receive, send)
+            return
+        params = parse_plain_query(scope["query_string"])
+        if params is None or not self._key_ok(server, scope):
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        metrics = server.metrics
+        metrics.active_requests += 1  # the micro-batcher waits for requests on their way to it
+        metrics.in_flight.inc()
+        try:
+            answer = await self._answer(server, params)
+        except Exception:  # a model failure: a 500, as from the route
+            _count(metrics, "500", start)
+            raise
+        finally:
+            metrics.active_requests -= 1
+            metrics.in_flight.dec()
+        if answer is None:
+            await self.app(scope, receive, send)
+            return
+        headers, body = answer
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        _count(metrics, "200", start)
+
+    @staticmethod
+    def _key_ok(server: Server, scope: Scope) -> bool:
+        expected = server.settings.api_key
+        if expected is None:
+            return True
+        given = next((v for k, v in scope["headers"] if k == b"x-api-key"), None)
+        return given is not None and hmac.compare_digest(given, expected.get_secret_value().encode())
+
+    async def _answer(self, server: Server, params: dict[str, str]) -> tuple[list[tuple[bytes, bytes]], bytes] | None:
+        fmt = params.pop("format", "json")
+        if fmt not in _FORMATS:
+            return None
+        name, version = params.pop("model", None), params.pop("version", None)
+        query: dict[str, float | None] = dict.fromkeys(COLUMNS)
+        for key, text in params.items():
+            query[key] = _number(text)
+            if query[key] is None:
+                return None
+        try:
+            onnx = server.registry.get(name, version, block=False)
+            if onnx is None:  # not loaded yet: the full app loads it off the event loop
+                return None
+            cache_key = ("psf", onnx.name, onnx.version, *query.values())
+            psf = server.cache.get(cache_key)
+            if psf is None:
+                psf = server.cache.put(cache_key, (await server.batcher.psf_query(onnx, query))[0])
+        except (ConditionError, LookupError, ValueError, ModelUnavailable, Overloaded):  # the full app says what was wrong
+            return None
+        if not np.isfinite(psf).all():
+            return None
+        if fmt == "npy":
+            body = npy_bytes(psf)
+            headers = [(k.lower().encode(), v.encode()) for k, v in model_headers(onnx).items()]
+        else:
+            body, headers = json_bytes(onnx, "psf", psf), []
+        headers += [(b"content-type", _FORMATS[fmt].encode()), (b"content-length", str(len(body)).encode())]
+        return headers, body

@@ -1,0 +1,80 @@
+"""The GET /psf fast path: same answers as the FastAPI route, and it hands everything unusual over."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from serving.fastpath import parse_plain_query
+from tests.conftest import ServerProcess, metric
+
+QUERIES = [
+    {"field": 0.3, "azimuth": 200.0, "depth": 4.0, "wavelength": 520.0},
+    {"x": -0.5, "y": 0.25, "depth": 20.0, "wavelength": 610.0, "model": "ci", "version": "latest"},
+]
+
+
+@pytest.fixture(scope="module")
+def route_only_server(trained_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    log = tmp_path_factory.mktemp("route-only") / "server.log"
+    server = ServerProcess(trained_store, env={"PSF_FAST_PATH": "false", "PSF_CACHE_MB": "0"}, log_path=log)
+    server.wait("/readyz")
+    yield server
+    server.stop()
+
+
+def test_plain_queries_parse_and_unusual_ones_are_handed_over() -> None:
+    assert parse_plain_query(b"field=0.5&depth=3&wavelength=550&format=npy") == {
+        "field": "0.5", "depth": "3", "wavelength": "550", "format": "npy"}
+    assert parse_plain_query(b"model=my%2Dlens&depth=1e1") == {"model": "my-lens", "depth": "1e1"}
+    assert parse_plain_query(b"") == {}
+    assert parse_plain_query(b"field=0.1&field=0.2") is None  # repeated
+    assert parse_plain_query(b"feild=0.1") is None  # unknown: the route names it
+    assert parse_plain_query(b"field") is None  # no value
+
+
+@pytest.mark.parametrize("fmt", ["npy", "json"])
+@pytest.mark.parametrize("params", QUERIES)
+def test_fast_path_answers_byte_for_byte_like_the_route(
+        server_url: str, route_only_server: ServerProcess, params: dict, fmt: str) -> None:
+    fast = httpx.get(server_url + "/psf", params={**params, "format": fmt})
+    route = httpx.get(route_only_server.url + "/psf", params={**params, "format": fmt})
+    assert fast.status_code == route.status_code == 200, (fast.text, route.text)
+    assert fast.content == route.content
+    for header in ("content-type", "x-model", "x-model-version", "x-kernel-size", "x-pixel-pitch-um"):
+        assert fast.headers.get(header) == route.headers.get(header), header
+
+
+def test_the_default_format_is_json_on_both_paths(server_url: str, route_only_server: ServerProcess) -> None:
+    fast = httpx.get(server_url + "/psf", params=QUERIES[0])
+    route = httpx.get(route_only_server.url + "/psf", params=QUERIES[0])
+    assert fast.headers["content-type"] == route.headers["content-type"] == "application/json"
+    assert fast.json() == route.json()
+
+
+@pytest.mark.parametrize("params", [
+    {"field": 0.3, "depth": 4.0, "wavelength": 9000.0},  # out of range
+    {"field": 0.3, "depth": "far", "wavelength": 550.0},  # not a number
+    {"field": 0.3, "depth": 4.0},  # wavelength missing
+    {"field": 0.3, "depth": 4.0, "wavelength": 550.0, "colour": "red"},  # unknown parameter
+    {"field": 0.3, "depth": 4.0, "wavelength": 550.0, "model": "nope"},  # unknown model
+    {"field": 0.3, "depth": 4.0, "wavelength": 550.0, "format": "tiff"},  # unknown format
+])
+def test_errors_are_the_routes_own(server_url: str, route_only_server: ServerProcess, params: dict) -> None:
+    fast = httpx.get(server_url + "/psf", params=params)
+    route = httpx.get(route_only_server.url + "/psf", params=params)
+    assert fast.status_code == route.status_code and fast.status_code in (404, 422)
+    assert fast.json() == route.json()
+
+
+def test_fast_answers_are_counted_under_the_route(server_url: str) -> None:
+    before = metric(httpx.get(server_url + "/metrics").text, "psf_http_requests_total",
+                    route="/psf", method="GET", status="200")
+    for _ in range(3):
+        assert httpx.get(server_url + "/psf", params={**QUERIES[0], "format": "npy"}).status_code == 200
+    after = metric(httpx.get(server_url + "/metrics").text, "psf_http_requests_total",
+                   route="/psf", method="GET", status="200")
+    assert after - before == 3
