@@ -7,8 +7,9 @@ cache on but every query distinct) and measures, with a keep-alive asyncio clien
 
 1. single ``GET /psf`` (npy) latency p50 / p99, one request at a time (and the same for a repeated,
    cached query);
-2. ``POST /psf/batch`` of 256 conditions: PSFs/s, against ``OnnxModel.psf`` in this process for the
-   same conditions and the server's onnxruntime thread count;
+2. ``POST /psf/batch`` of 256 conditions: PSFs/s from the median request time, against the median
+   ``OnnxModel.psf`` call in this process for the same conditions and the server's onnxruntime
+   thread count;
 3. N concurrent clients sending single queries for S seconds: requests/s and errors, batching on vs
    off;
 4. in-process PSFs/s at batch 4096 (through the CUDA provider when a GPU is present).
@@ -101,15 +102,17 @@ async def single_latency(port: int, columns: dict[str, list[float]], n: int, rep
 
 
 async def batch_rate(port: int, bodies: list[bytes], size: int) -> float:
+    """PSFs/s from the median time of one POST /psf/batch (the first, a warm-up, not counted)."""
     conn = await Connection.open(port)
     await conn.request("POST", "/psf/batch", bodies[0])
-    start = time.perf_counter()
+    times = []
     for body in bodies[1:]:
+        start = time.perf_counter()
         status, payload = await conn.request("POST", "/psf/batch", body)
+        times.append(time.perf_counter() - start)
         assert status == 200, payload[:200]
-    elapsed = time.perf_counter() - start
     conn.close()
-    return size * (len(bodies) - 1) / elapsed
+    return size / float(np.median(times))
 
 
 async def concurrent(port: int, columns: dict[str, list[float]], clients: int, seconds: float) -> dict[str, float]:
@@ -137,12 +140,15 @@ async def concurrent(port: int, columns: dict[str, list[float]], clients: int, s
 
 
 def in_process_rate(model: OnnxModel, columns: dict[str, list[float]], size: int, rounds: int) -> float:
+    """PSFs/s from the median time of one ``OnnxModel.psf`` call of ``size`` conditions."""
     chunks = [{k: v[i * size:(i + 1) * size] for k, v in columns.items()} for i in range(rounds)]
     model.psf(**chunks[0])
-    start = time.perf_counter()
+    times = []
     for chunk in chunks:
+        start = time.perf_counter()
         model.psf(**chunk)
-    return size * rounds / (time.perf_counter() - start)
+        times.append(time.perf_counter() - start)
+    return size / float(np.median(times))
 
 
 def batch_totals(port: int) -> tuple[float, float]:
@@ -203,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     name = args.model or store.models()[0]
     manifest = store.manifest(name)
     rng = np.random.default_rng(0)
-    batches = [random_conditions(manifest, 256, rng) for _ in range(21)]
+    batches = [random_conditions(manifest, 256, rng) for _ in range(41)]
     data = {"single": random_conditions(manifest, args.requests, rng),
             "concurrent": random_conditions(manifest, 20000, rng),
             "bodies": [json.dumps({**b, "model": name}).encode() for b in batches]}
@@ -215,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     merged = {k: sum((b[k] for b in batches), []) for k in batches[0]}
     results: dict[str, Any] = {"model": f"{name}@{manifest.version}", "cpu_count": os.cpu_count(),
                                "ort_threads": threads, "providers": provider_names(choose_providers()),
-                               "in_process_batch256_psf_per_s": in_process_rate(model, merged, 256, 20)}
+                               "in_process_batch256_psf_per_s": in_process_rate(model, merged, 256, 40)}
     big = random_conditions(manifest, 4096 * 4, rng)
     results["in_process_batch4096_psf_per_s"] = in_process_rate(model, big, 4096, 4)
 

@@ -20,7 +20,7 @@ from .deps import Server, require_api_key
 from .errors import install_error_handlers
 from .fastpath import PSFFastPath
 from .limits import BodyLimitMiddleware
-from .metrics import Metrics, MetricsMiddleware
+from .metrics import Metrics, MetricsMiddleware, Receive, Scope, Send
 from .registry import Registry
 from .reload import start_polling
 from .routes import batch, health, interpolate, latent, models, psf
@@ -62,9 +62,25 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await batcher.close()
 
 
+class PSFApp(FastAPI):
+    """FastAPI, with plain ``GET /psf`` queries answered before any of its layers (fastpath.py);
+    everything else, and every query the fast path hands back, takes the usual way."""
+
+    fast_path: PSFFastPath | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.fast_path is not None and scope["type"] == "http" and scope["path"] == "/psf":
+            await self.fast_path(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+    async def full(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await super().__call__(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings if settings is not None else get_settings()
-    app = FastAPI(title="PSF surrogate", description=DESCRIPTION, lifespan=_lifespan)
+    app = PSFApp(title="PSF surrogate", description=DESCRIPTION, lifespan=_lifespan)
     app.state.settings = settings
     app.state.metrics = metrics = Metrics()
     install_error_handlers(app)
@@ -76,6 +92,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # the last added runs first: count and time every request, including those refused for size
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    if settings.fast_path:  # outermost: plain GET /psf queries skip FastAPI's layers (see fastpath.py)
-        app.add_middleware(PSFFastPath, state=app.state)
+    if settings.fast_path:
+        app.fast_path = PSFFastPath(app.full, app.state)
     return app

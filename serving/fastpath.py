@@ -66,7 +66,8 @@ def _count(metrics: Metrics, status: str, start: float) -> None:
 
 
 class PSFFastPath:
-    """ASGI wrapper: plain ``GET /psf`` queries here, everything else to ``app``."""
+    """ASGI app for ``GET /psf``: plain queries answered here, everything else handed to ``app``
+    (the full application, which the fast path sits in front of)."""
 
     def __init__(self, app: ASGIApp, state: Any) -> None:
         self.app, self.state = app, state  # state: the FastAPI app's state, which holds the Server
