@@ -8,11 +8,13 @@ cache on but every query distinct) and measures, with a keep-alive asyncio clien
 1. single ``GET /psf`` (npy) latency p50 / p99, one request at a time (and the same for a repeated,
    cached query);
 2. ``POST /psf/batch`` of 256 conditions: PSFs/s from the median request time, against the median
-   ``OnnxModel.psf`` call in this process for the same conditions and the server's onnxruntime
-   thread count;
+   ``OnnxModel.psf`` call in this process (same conditions, the server's onnxruntime thread count),
+   the two taken in turn;
 3. N concurrent clients sending single queries for S seconds: requests/s and errors, batching on vs
    off;
-4. in-process PSFs/s at batch 4096 (through the CUDA provider when a GPU is present).
+4. in-process PSFs/s at batch 4096 (through the CUDA provider when a GPU is present);
+5. one PSF-graph call of 256 rows with ``session.run`` against IOBinding (median µs), which is
+   how the serving runtime's choice of plain ``run`` is checked.
 
 Prints a table and writes ``serving_bench.json`` to ``--out``. The machine's load average is
 recorded: on a shared machine the figures move with the neighbours.
@@ -101,18 +103,27 @@ async def single_latency(port: int, columns: dict[str, list[float]], n: int, rep
     return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)), "requests": len(ms)}
 
 
-async def batch_rate(port: int, bodies: list[bytes], size: int) -> float:
-    """PSFs/s from the median time of one POST /psf/batch (the first, a warm-up, not counted)."""
+async def batch_side_by_side(port: int, model: OnnxModel, batches: list[dict[str, list[float]]],
+                             name: str) -> dict[str, float]:
+    """PSFs/s of one ``POST /psf/batch`` and of one in-process ``OnnxModel.psf`` call on the same
+    conditions, taken in turn batch by batch (drift on a shared machine hits both alike), from the
+    median times; the first batch warms up and is not counted."""
     conn = await Connection.open(port)
-    await conn.request("POST", "/psf/batch", bodies[0])
-    times = []
-    for body in bodies[1:]:
+    http, local = [], []
+    for i, batch in enumerate(batches):
+        body = json.dumps({**batch, "model": name}).encode()
         start = time.perf_counter()
         status, payload = await conn.request("POST", "/psf/batch", body)
-        times.append(time.perf_counter() - start)
+        elapsed = time.perf_counter() - start
         assert status == 200, payload[:200]
+        start = time.perf_counter()
+        model.psf(**batch)
+        if i:
+            http.append(elapsed)
+            local.append(time.perf_counter() - start)
     conn.close()
-    return size / float(np.median(times))
+    size = len(batches[0]["field"])
+    return {"http_psf_per_s": size / float(np.median(http)), "in_process_psf_per_s": size / float(np.median(local))}
 
 
 async def concurrent(port: int, columns: dict[str, list[float]], clients: int, seconds: float) -> dict[str, float]:
@@ -149,6 +160,31 @@ def in_process_rate(model: OnnxModel, columns: dict[str, list[float]], size: int
         model.psf(**chunk)
         times.append(time.perf_counter() - start)
     return size / float(np.median(times))
+
+
+def graph_run_times(model: OnnxModel, columns: dict[str, list[float]], size: int, rounds: int) -> dict[str, float]:
+    """Median µs of one PSF-graph call of ``size`` rows: ``session.run`` against IOBinding with the
+    output bound to a preallocated host array (the answers must end on the host either way)."""
+    condition = model.conditions(**{k: v[:size] for k, v in columns.items()})[0]
+    session, graph = model.sessions["psf"], model.manifest.graphs["psf"]
+    out = np.empty((size, model.kernel_size, model.kernel_size), np.float32)
+    binding = session.io_binding()
+
+    def plain() -> None:
+        session.run(graph.outputs, {"condition": condition})
+
+    def bound() -> None:
+        binding.bind_cpu_input("condition", condition)
+        binding.bind_output(graph.outputs[0], "cpu", 0, np.float32, out.shape, out.ctypes.data)
+        session.run_with_iobinding(binding)
+
+    times: dict[str, list[float]] = {"run_us": [], "iobinding_us": []}
+    for _ in range(rounds):  # interleaved, so drift on a shared machine hits both alike
+        for key, fn in (("run_us", plain), ("iobinding_us", bound)):
+            start = time.perf_counter()
+            fn()
+            times[key].append((time.perf_counter() - start) * 1e6)
+    return {key: float(np.median(v[1:])) for key, v in times.items()}
 
 
 def batch_totals(port: int) -> tuple[float, float]:
@@ -188,7 +224,7 @@ async def measure_server(port: int, data: dict[str, Any], args: argparse.Namespa
     if full:
         out["get_uncached"] = await single_latency(port, data["single"], args.requests, repeat=False)
         out["get_cached"] = await single_latency(port, data["single"], args.requests // 2, repeat=True)
-        out["batch256_psf_per_s"] = await batch_rate(port, data["bodies"], 256)
+        out["batch256"] = await batch_side_by_side(port, data["model"], data["batches"], data["name"])
     psfs, calls = batch_totals(port)
     out["concurrent"] = await concurrent(port, data["concurrent"], args.clients, args.seconds)
     psfs_after, calls_after = batch_totals(port)
@@ -212,18 +248,17 @@ def main(argv: list[str] | None = None) -> int:
     batches = [random_conditions(manifest, 256, rng) for _ in range(41)]
     data = {"single": random_conditions(manifest, args.requests, rng),
             "concurrent": random_conditions(manifest, 20000, rng),
-            "bodies": [json.dumps({**b, "model": name}).encode() for b in batches]}
+            "batches": batches, "name": name}
     args.out.mkdir(parents=True, exist_ok=True)
     threads = Settings(store=args.store).threads
     load_before = os.getloadavg()
 
-    model = OnnxModel.from_store(store, name, threads=threads)
-    merged = {k: sum((b[k] for b in batches), []) for k in batches[0]}
+    model = data["model"] = OnnxModel.from_store(store, name, threads=threads)
     results: dict[str, Any] = {"model": f"{name}@{manifest.version}", "cpu_count": os.cpu_count(),
-                               "ort_threads": threads, "providers": provider_names(choose_providers()),
-                               "in_process_batch256_psf_per_s": in_process_rate(model, merged, 256, 40)}
+                               "ort_threads": threads, "providers": provider_names(choose_providers())}
     big = random_conditions(manifest, 4096 * 4, rng)
     results["in_process_batch4096_psf_per_s"] = in_process_rate(model, big, 4096, 4)
+    results["psf_graph_batch256"] = graph_run_times(model, big, 256, 41)
 
     for label, env, full in (("batching_on", {}, True), ("batching_off", {"PSF_MICROBATCH": "false"}, False)):
         proc, port = start_server(args.store, env, args.out / f"server_{label}.log")
@@ -240,15 +275,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def report(r: dict[str, Any]) -> None:
     on, off = r["batching_on"], r["batching_off"]
-    batch_ratio = on["batch256_psf_per_s"] / r["in_process_batch256_psf_per_s"]
+    batch_ratio = on["batch256"]["http_psf_per_s"] / on["batch256"]["in_process_psf_per_s"]
     mb_ratio = on["concurrent"]["requests_per_s"] / max(off["concurrent"]["requests_per_s"], 1e-9)
     r["ratios"] = {"batch256_vs_in_process": batch_ratio, "microbatching_on_vs_off": mb_ratio}
     rows = [
         ("GET /psf npy p50 (distinct queries)", f"{on['get_uncached']['p50_ms']:.3f} ms", f"<= {TARGETS['get_p50_ms']} ms"),
         ("GET /psf npy p99 (distinct queries)", f"{on['get_uncached']['p99_ms']:.3f} ms", f"<= {TARGETS['get_p99_ms']} ms"),
         ("GET /psf npy p50 / p99 (cached)", f"{on['get_cached']['p50_ms']:.3f} / {on['get_cached']['p99_ms']:.3f} ms", ""),
-        ("POST /psf/batch 256, PSFs/s", f"{on['batch256_psf_per_s']:,.0f}", ""),
-        ("in-process OnnxModel.psf 256, PSFs/s", f"{r['in_process_batch256_psf_per_s']:,.0f}", ""),
+        ("POST /psf/batch 256, PSFs/s", f"{on['batch256']['http_psf_per_s']:,.0f}", ""),
+        ("in-process OnnxModel.psf 256, PSFs/s (in turn)", f"{on['batch256']['in_process_psf_per_s']:,.0f}", ""),
         ("  batch ratio", f"{batch_ratio:.2f}x", f">= {TARGETS['batch_ratio']}x"),
         ("concurrent single GETs, batching on, req/s", f"{on['concurrent']['requests_per_s']:,.0f} "
          f"({on['concurrent']['errors']} errors, mean batch {on['concurrent']['mean_batch_size']:.1f})", ""),
@@ -256,6 +291,8 @@ def report(r: dict[str, Any]) -> None:
          f"({off['concurrent']['errors']} errors)", ""),
         ("  micro-batching ratio", f"{mb_ratio:.2f}x", f">= {TARGETS['microbatch_ratio']}x"),
         ("in-process batch 4096, PSFs/s", f"{r['in_process_batch4096_psf_per_s']:,.0f}", f"({r['providers'][0]})"),
+        ("PSF graph, batch 256: run / IOBinding", f"{r['psf_graph_batch256']['run_us']:,.0f} / "
+         f"{r['psf_graph_batch256']['iobinding_us']:,.0f} µs", ""),
     ]
     print(f"\nmodel {r['model']}, {r['cpu_count']} CPUs, onnxruntime threads {r['ort_threads']}, "
           f"load average before {r['load_average_before'][0]:.2f}, after {r['load_average_after'][0]:.2f}")

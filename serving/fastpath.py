@@ -1,16 +1,17 @@
-"""GET /psf for the common case, answered below FastAPI.
+"""GET /psf for the common case, answered in front of FastAPI's layers.
 
 Rendering code sends single-PSF queries by the thousand, and on a small model each one costs more
-in FastAPI's routing, middleware and pydantic layers than in onnxruntime. :class:`PSFFastPath` wraps
-the whole app and answers a plain ``GET /psf`` itself: every parameter given once and a known one,
-numbers that parse, ``format`` npy or json, the API key right when one is set, and the model loaded.
-The answer is made by the same parts as the route's (registry, answer cache, micro-batcher,
-``OnnxModel``, encoders), so it is the same bytes.
+in FastAPI's routing, middleware and pydantic layers than in onnxruntime. The app
+(``app.PSFApp``) hands every ``GET /psf`` to :class:`PSFFastPath` first, which answers a plain
+query itself: every parameter given once and a known one, numbers that parse, ``format`` npy or
+json, the API key right when one is set, and the model loaded. The answer is made by the same parts
+as the route's (registry, answer cache, micro-batcher, ``OnnxModel``, encoders), so it is the same
+bytes; ``PSF_FAST_PATH=false`` turns it off.
 
 Anything else -- a parameter missing, misspelt or out of range, a PNG preview, an unknown model, an
 overloaded queue -- is handed to the full app untouched, and the full app owns every error message.
-A query is only handed over before any work of its own has been queued, so nothing is computed
-twice. A failure of the model itself ends the request with a 500, as it does in the route.
+A query is handed over only when no PSF was computed for it, so nothing is computed twice. A
+failure of the model itself ends the request with a 500, as it does in the route.
 """
 
 from __future__ import annotations
@@ -25,10 +26,10 @@ import numpy as np
 from models_store import ConditionError
 
 from .deps import Server
-from .limits import Overloaded
-from .registry import ModelUnavailable
 from .encoding import NPY_MEDIA_TYPE, json_bytes, model_headers, npy_bytes
+from .limits import Overloaded
 from .metrics import ASGIApp, Metrics, Receive, Scope, Send
+from .registry import InvalidReference, ModelNotFound, ModelUnavailable
 from .routes.params import COLUMNS
 
 _NAMES = frozenset((*COLUMNS, "model", "version", "format"))
@@ -127,8 +128,8 @@ class PSFFastPath:
             psf = server.cache.get(cache_key)
             if psf is None:
                 psf = server.cache.put(cache_key, (await server.batcher.psf_query(onnx, query))[0])
-        except (ConditionError, LookupError, ValueError, ModelUnavailable, Overloaded):  # the full app says what was wrong
-            return None
+        except (ConditionError, InvalidReference, ModelNotFound, ModelUnavailable, Overloaded):
+            return None  # the full app says what was wrong
         if not np.isfinite(psf).all():
             return None
         if fmt == "npy":
