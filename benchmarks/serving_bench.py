@@ -103,6 +103,20 @@ async def single_latency(port: int, columns: dict[str, list[float]], n: int, rep
     return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)), "requests": len(ms)}
 
 
+async def batch_rate(port: int, bodies: list[bytes], size: int) -> float:
+    """PSFs/s from the median time of one POST /psf/batch (the first body warms up, not counted)."""
+    conn = await Connection.open(port)
+    await conn.request("POST", "/psf/batch", bodies[0])
+    times = []
+    for body in bodies[1:]:
+        start = time.perf_counter()
+        status, payload = await conn.request("POST", "/psf/batch", body)
+        times.append(time.perf_counter() - start)
+        assert status == 200, payload[:200]
+    conn.close()
+    return size / float(np.median(times))
+
+
 async def batch_side_by_side(port: int, model: OnnxModel, batches: list[dict[str, list[float]]],
                              name: str) -> dict[str, float]:
     """PSFs/s of one ``POST /psf/batch`` and of one in-process ``OnnxModel.psf`` call on the same
