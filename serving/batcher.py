@@ -218,8 +218,8 @@ class Batcher:
                 if not done:
                     j.future.set_exception(error)
                 continue
-            if not done:
-                j.future.set_result(out[start:start + j.rows])
+            if not done:  # a lone job takes the whole array: a view would cost the answer cache a copy
+                j.future.set_result(out if j.rows == len(out) else out[start:start + j.rows])
             start += j.rows
 
     async def _compute(self, model: OnnxModel, jobs: list[_Job]) -> np.ndarray:

@@ -42,9 +42,11 @@ def check_finite(onnx: OnnxModel, arr: np.ndarray) -> None:
 
 
 def npy_bytes(arr: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, np.ascontiguousarray(arr, dtype=np.float32), allow_pickle=False)
-    return buffer.getvalue()
+    """``np.save``'s bytes (format 1.0) with one copy of the data instead of two."""
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, np.lib.format.header_data_from_array_1_0(arr))
+    return header.getvalue() + arr.tobytes()
 
 
 def json_bytes(onnx: OnnxModel, key: str, arr: np.ndarray, extra: dict[str, Any] | None = None) -> bytes:
