@@ -9,8 +9,10 @@ onnxruntime run plus one vectorised orientation), and the rows are split back to
 Each row's answer does not depend on the other rows in its batch, so merging changes no bits; a
 query that fails validation gets its own error and does not disturb the others.
 
-When to run: a small query on an idle server (no other request in flight, nothing queued or
-running for its model) is computed at once, in the event loop. Otherwise it is queued: a worker per
+When to run: a query on an idle server (no other request in flight, nothing queued or running for
+its model) is computed at once, in the event loop when it is a few PSFs, else in a thread; while
+other requests are about, it is queued. Since every query waits one event-loop turn first, a crowd
+that arrives together is queued together rather than answered one by one. A worker per
 model version takes the first waiting query and adds every query already queued; it then waits for
 more (at most ``max_delay_s``) only while other HTTP requests are in flight that have not reached
 the queue yet. One call per model version runs at a time, in a thread; queries arriving meanwhile
@@ -123,7 +125,7 @@ class Batcher:
             # Let requests that arrived with this one reach the batcher before judging it alone:
             # one event-loop turn, far cheaper than the queue's hand-offs.
             await asyncio.sleep(0)
-            if not self.enabled or rows >= self.max_rows or self._alone(model, rows):
+            if not self.enabled or rows >= self.max_rows or self._alone(model):
                 self._observe(rows, 1)
                 return await self._compute(model, [item])
             self._queue_for(model).put_nowait(item)
@@ -162,11 +164,11 @@ class Batcher:
                                                                           name=f"batcher {key}")
         return queue
 
-    def _alone(self, model: OnnxModel, rows: int) -> bool:
-        """A small query on an idle server: nothing to merge with, so skip the queue's hand-offs."""
+    def _alone(self, model: OnnxModel) -> bool:
+        """A query on an idle server: nothing to merge with, so skip the queue's hand-offs."""
         key = (model.name, model.version)
         queue = self._queues.get(key)
-        return (rows <= _INLINE_ROWS and key not in self._running and (queue is None or queue.empty())
+        return (key not in self._running and (queue is None or queue.empty())
                 and self._requests_inside == 1 and not self._others_on_their_way())
 
     def _others_on_their_way(self) -> bool:

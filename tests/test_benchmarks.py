@@ -56,3 +56,21 @@ def test_smoke_benchmark_writes_every_section(fit_result, tmp_path):
     table = (out / "benchmark.md").read_text()
     assert "| method |" in table and "Targets" in table and "SMOKE" in table
     assert (out / "speed_vs_accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_serving_bench_runs_both_servers_and_reports_every_figure(trained_store, tmp_path):
+    out = tmp_path / "serving"
+    proc = run_cli("-m", "benchmarks.serving_bench", "--store", str(trained_store), "--out", str(out),
+                   "--requests", "50", "--seconds", "0.5", "--rounds", "2", "--clients", "8", timeout=300)
+    assert proc.returncode == 0, f"serving bench failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    result = json.loads((out / "serving_bench.json").read_text())
+    on, conc = result["batching_on"], result["concurrent"]
+    assert positive(on["get_uncached"]["p50_ms"]) and positive(on["get_cached"]["p99_ms"])
+    assert positive(on["batch256"]["http_psf_per_s"]) and positive(on["batch256"]["in_process_psf_per_s"])
+    for label in ("batching_on", "batching_off"):
+        assert len(conc["runs"][label]) == 2
+        assert conc[label]["errors"] == 0 and positive(conc[label]["requests_per_s"])
+    assert conc["batching_off"]["mean_batch_size"] == 1.0  # off means off
+    assert len(conc["ratios"]) == 2 and positive(conc["ratio"])
+    assert positive(result["psf_graph_batch256"]["iobinding_us"])
+    assert "micro-batching ratio" in proc.stdout
