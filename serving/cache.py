@@ -20,6 +20,8 @@ class AnswerCache:
     def __init__(self, max_bytes: int, metrics: Metrics | None = None) -> None:
         self.max_bytes = max_bytes
         self._metrics = metrics
+        if metrics is not None:  # bound once: a labels() lookup per query costs more than the count
+            self._hits, self._misses = metrics.cache.labels("hit"), metrics.cache.labels("miss")
         self._lru: LRUCache[Hashable, np.ndarray] | None = (
             LRUCache(maxsize=max_bytes, getsizeof=lambda a: a.nbytes) if max_bytes > 0 else None
         )
@@ -31,7 +33,7 @@ class AnswerCache:
         with self._lock:
             value = self._lru.get(key)
         if self._metrics is not None:
-            self._metrics.cache.labels("hit" if value is not None else "miss").inc()
+            (self._misses if value is None else self._hits).inc()
         return value
 
     def put(self, key: Hashable, value: np.ndarray) -> np.ndarray:

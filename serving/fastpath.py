@@ -16,6 +16,7 @@ failure of the model itself ends the request with a 500, as it does in the route
 
 from __future__ import annotations
 
+import functools
 import hmac
 import time
 from typing import Any
@@ -61,9 +62,16 @@ def _number(text: str) -> float | None:
         return None
 
 
+@functools.lru_cache(maxsize=8)
+def _series(metrics: Metrics, status: str) -> tuple[Any, Any]:
+    # bound once per server and status: a labels() lookup per request costs more than the count
+    return metrics.requests.labels(*_ROUTE, status), metrics.latency.labels(*_ROUTE, status)
+
+
 def _count(metrics: Metrics, status: str, start: float) -> None:
-    metrics.requests.labels(*_ROUTE, status).inc()
-    metrics.latency.labels(*_ROUTE, status).observe(time.perf_counter() - start)
+    requests, latency = _series(metrics, status)
+    requests.inc()
+    latency.observe(time.perf_counter() - start)
 
 
 class PSFFastPath:
