@@ -10,8 +10,10 @@ bytes; ``PSF_FAST_PATH=false`` turns it off.
 
 Anything else -- a parameter missing, misspelt or out of range, a PNG preview, an unknown model, an
 overloaded queue -- is handed to the full app untouched, and the full app owns every error message.
-A query is handed over only when no PSF was computed for it, so nothing is computed twice. A
-failure of the model itself ends the request with a 500, as it does in the route.
+A query is handed over only when no PSF was computed for it, so nothing is computed twice; the one
+exception, an answer with non-finite values (a model bug), is handed over from the answer cache for
+the full app to report as a 500. A failure of the model itself ends the request with a 500, as it
+does in the route.
 """
 
 from __future__ import annotations
@@ -139,7 +141,7 @@ class PSFFastPath:
         except (ConditionError, InvalidReference, ModelNotFound, ModelUnavailable, Overloaded):
             return None  # the full app says what was wrong
         if not np.isfinite(psf).all():
-            return None
+            return None  # the route's check_finite names the model in its 500
         if fmt == "npy":
             body = npy_bytes(psf)
             headers = [(k.lower().encode(), v.encode()) for k, v in model_headers(onnx).items()]
