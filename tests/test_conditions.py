@@ -97,3 +97,16 @@ def test_azimuth_condition_is_folded_into_the_first_quadrant(manifest):
     np.testing.assert_allclose(az, [150.0, -30.0])
     cond, az = resolve_conditions(mirrored, x=-0.5, y=-0.5, depth=10, wavelength=550)  # third quadrant
     assert 0 <= cond[0, 3] <= 90 and az[0] == pytest.approx(-180 + np.degrees(np.arctan2(10.8, 14.4)))
+
+
+def test_fold_azimuth_equals_the_quadrant_formulas_bit_for_bit():
+    """The folded azimuth is a condition the model sees: any change of its bits changes answers."""
+    rng = np.random.default_rng(5)
+    edges = np.array([0, 90, 180, 270, 360, -90, -180, -270, -360])
+    a = np.concatenate([rng.uniform(-720, 720, 100_000), edges, np.nextafter(edges, 1e9), np.nextafter(edges, -1e9)])
+    folded, rows, cols = fold_azimuth(a)
+    r = np.remainder(a, 360.0)
+    q2, q3, q4 = (r > 90) & (r <= 180), (r > 180) & (r < 270), r >= 270
+    want = np.where(q2, 180.0 - r, np.where(q3, r - 180.0, np.where(q4, 360.0 - r, r)))
+    assert np.array_equal(folded, want) and np.array_equal(rows, q3 | q4) and np.array_equal(cols, q2 | q3)
+    assert folded.min() >= 0 and folded.max() <= 90

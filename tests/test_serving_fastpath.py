@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
+from serving.encoding import npy_bytes
 from serving.fastpath import parse_plain_query
 from tests.conftest import ServerProcess, metric
 
@@ -78,3 +81,15 @@ def test_fast_answers_are_counted_under_the_route(server_url: str) -> None:
     after = metric(httpx.get(server_url + "/metrics").text, "psf_http_requests_total",
                    route="/psf", method="GET", status="200")
     assert after - before == 3
+
+
+@pytest.mark.parametrize("shape", [(16, 16), (3, 16, 16), (2, 3, 5, 5), (1,), (0, 4)])
+def test_npy_bytes_are_np_save_bytes(shape: tuple[int, ...]) -> None:
+    arr = np.random.default_rng(0).random(shape)  # float64 in: float32 out, as np.save of the cast
+    buffer = io.BytesIO()
+    np.save(buffer, arr.astype(np.float32), allow_pickle=False)
+    assert npy_bytes(arr) == buffer.getvalue()
+    if arr.ndim > 1 and len(arr) > 1:  # a strided view
+        buffer = io.BytesIO()
+        np.save(buffer, np.ascontiguousarray(arr[::2], dtype=np.float32), allow_pickle=False)
+        assert npy_bytes(arr[::2]) == buffer.getvalue()
