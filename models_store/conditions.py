@@ -162,9 +162,7 @@ def to_model_frame(symmetry: str, psfs: np.ndarray, azimuth_deg: np.ndarray) -> 
     """The inverse of :func:`orient_psfs`: kernels seen at their azimuths, in the model's frame."""
     if symmetry == "rotational":
         return to_meridian(psfs, azimuth_deg)
-    if symmetry == "mirror":
-        return mirror_psfs(psfs, azimuth_deg)
-    return psfs
+    return orient_psfs(symmetry, psfs, azimuth_deg)  # mirror flips are their own inverse
 
 
 def rotate_psfs(psfs: np.ndarray, azimuth_deg: np.ndarray, *, meridian_deg: float = DEFAULT_AZIMUTH) -> np.ndarray:

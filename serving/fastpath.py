@@ -18,7 +18,6 @@ does in the route.
 
 from __future__ import annotations
 
-import functools
 import hmac
 import time
 from typing import Any
@@ -31,7 +30,7 @@ from models_store import ConditionError
 from .deps import Server
 from .encoding import NPY_MEDIA_TYPE, json_bytes, model_headers, npy_bytes
 from .limits import Overloaded
-from .metrics import ASGIApp, Metrics, Receive, Scope, Send
+from .metrics import ASGIApp, Receive, Scope, Send
 from .registry import InvalidReference, ModelNotFound, ModelUnavailable
 from .routes.params import COLUMNS
 
@@ -64,18 +63,6 @@ def _number(text: str) -> float | None:
         return None
 
 
-@functools.lru_cache(maxsize=8)
-def _series(metrics: Metrics, status: str) -> tuple[Any, Any]:
-    # bound once per server and status: a labels() lookup per request costs more than the count
-    return metrics.requests.labels(*_ROUTE, status), metrics.latency.labels(*_ROUTE, status)
-
-
-def _count(metrics: Metrics, status: str, start: float) -> None:
-    requests, latency = _series(metrics, status)
-    requests.inc()
-    latency.observe(time.perf_counter() - start)
-
-
 class PSFFastPath:
     """ASGI app for ``GET /psf``: plain queries answered here, everything else handed to ``app``
     (the full application, which the fast path sits in front of)."""
@@ -99,7 +86,7 @@ class PSFFastPath:
         try:
             answer = await self._answer(server, params)
         except Exception:  # a model failure: a 500, as from the route
-            _count(metrics, "500", start)
+            metrics.count_request(*_ROUTE, "500", time.perf_counter() - start)
             raise
         finally:
             metrics.active_requests -= 1
@@ -110,7 +97,7 @@ class PSFFastPath:
         headers, body = answer
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
-        _count(metrics, "200", start)
+        metrics.count_request(*_ROUTE, "200", time.perf_counter() - start)
 
     @staticmethod
     def _key_ok(server: Server, scope: Scope) -> bool:

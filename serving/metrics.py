@@ -52,6 +52,16 @@ class Metrics:
                                ["model", "version"], registry=r)
         # read by the micro-batcher: how many requests may still be on their way to it
         self.active_requests = 0
+        self._request_series: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+
+    def count_request(self, route: str, method: str, status: str, seconds: float) -> None:
+        """One answered request: its count and its latency, under (route, method, status)."""
+        key = (route, method, status)
+        series = self._request_series.get(key)
+        if series is None:  # bound once: a labels() lookup per request costs more than the count
+            series = self._request_series[key] = (self.requests.labels(*key), self.latency.labels(*key))
+        series[0].inc()
+        series[1].observe(seconds)
 
     def render(self) -> tuple[bytes, str]:
         if os.environ.get(MULTIPROC_ENV):
@@ -87,6 +97,5 @@ class MetricsMiddleware:
             metrics.active_requests -= 1
             metrics.in_flight.dec()
             route = scope.get("route")
-            labels = (getattr(route, "path", None) or "unmatched", scope["method"], str(status))
-            metrics.requests.labels(*labels).inc()
-            metrics.latency.labels(*labels).observe(time.perf_counter() - start)
+            metrics.count_request(getattr(route, "path", None) or "unmatched", scope["method"], str(status),
+                                  time.perf_counter() - start)

@@ -9,6 +9,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -97,12 +99,22 @@ class ServerProcess:
         return self.log_path.read_text()
 
 
+@contextmanager
+def ready_server(store: Path, *extra: str, env: dict | None = None,
+                 log_path: Path | None = None) -> Iterator[ServerProcess]:
+    """A server answering /readyz for the block, stopped after it (also when it fails to start)."""
+    server = ServerProcess(store, *extra, env=env, log_path=log_path)
+    try:
+        server.wait("/readyz")
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def server(trained_store):
-    srv = ServerProcess(trained_store)
-    srv.wait("/readyz")
-    yield srv
-    srv.stop()
+    with ready_server(trained_store) as srv:
+        yield srv
 
 
 @pytest.fixture(scope="session")

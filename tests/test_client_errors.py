@@ -16,17 +16,15 @@ from clients import (
     UnauthorizedError,
 )
 
-from .conftest import ServerProcess
+from .conftest import ServerProcess, ready_server
 
 QUERY = {"field": 0.5, "depth": 10.0, "wavelength": 550.0}
 
 
 @pytest.fixture(scope="module")
 def keyed_server(trained_store: Path) -> Iterator[ServerProcess]:
-    server = ServerProcess(trained_store, env={"PSF_API_KEY": "sesame"})
-    server.wait("/readyz")
-    yield server
-    server.stop()
+    with ready_server(trained_store, env={"PSF_API_KEY": "sesame"}) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ from clients import (
 from clients._exceptions import error_from_response
 from clients._local import grid_from_points
 
-from .conftest import ServerProcess
+from .conftest import ServerProcess, ready_server
 from .test_client_local import client, local  # noqa: F401 - the same fixtures
 
 MAX_BATCH_ENV = "PSF_MAX_BATCH"  # the serving issue's setting for the largest batch a request may hold
@@ -40,10 +40,8 @@ END = {"field": 0.9, "depth": 50.0, "wavelength": 620.0}
 
 @pytest.fixture(scope="module")
 def small_batch_server(trained_store: Path) -> Iterator[ServerProcess]:
-    server = ServerProcess(trained_store, env={MAX_BATCH_ENV: str(LIMIT)})
-    server.wait("/readyz")
-    yield server
-    server.stop()
+    with ready_server(trained_store, env={MAX_BATCH_ENV: str(LIMIT)}) as server:
+        yield server
 
 
 def test_batch_equals_local_and_single_queries(client: PSFClient, local: LocalPSFModel) -> None:
@@ -124,14 +122,10 @@ def test_render_through_the_server_equals_render_in_process(client: PSFClient, l
 
 
 def test_new_routes_want_the_api_key(trained_store: Path) -> None:
-    server = ServerProcess(trained_store, env={"PSF_API_KEY": "sesame"})
-    try:
-        server.wait("/readyz")
-        with PSFClient(server.url, timeout=60.0) as client:
-            calls = (lambda: client.psf_batch(**COLUMNS), lambda: client.psf_grid(2, 2, depth=5.0, wavelength=550.0),
-                     lambda: client.latent(**START), lambda: client.interpolate(START, END, steps=2))
-            for call in calls:
-                with pytest.raises(UnauthorizedError):
-                    call()
-    finally:
-        server.stop()
+    with ready_server(trained_store, env={"PSF_API_KEY": "sesame"}) as server, \
+            PSFClient(server.url, timeout=60.0) as client:
+        calls = (lambda: client.psf_batch(**COLUMNS), lambda: client.psf_grid(2, 2, depth=5.0, wavelength=550.0),
+                 lambda: client.latent(**START), lambda: client.interpolate(START, END, steps=2))
+        for call in calls:
+            with pytest.raises(UnauthorizedError):
+                call()

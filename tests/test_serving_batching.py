@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from models_store.runtime import OnnxModel
-from tests.conftest import ServerProcess, load_npy, metric
+from tests.conftest import ServerProcess, load_npy, metric, ready_server
 
 QUEUE = 8
 SETTINGS = {  # a 300 ms window makes merging certain; the limits must fit under the queue
@@ -28,10 +28,8 @@ SETTINGS = {  # a 300 ms window makes merging certain; the limits must fit under
 @pytest.fixture(scope="module")
 def batching_server(trained_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     log = tmp_path_factory.mktemp("batching") / "server.log"
-    server = ServerProcess(trained_store, env=SETTINGS, log_path=log)
-    server.wait("/readyz")
-    yield server
-    server.stop()
+    with ready_server(trained_store, env=SETTINGS, log_path=log) as server:
+        yield server
 
 
 def query(i: int) -> dict:

@@ -12,7 +12,7 @@ import pytest
 
 from serving.encoding import npy_bytes
 from serving.fastpath import parse_plain_query
-from tests.conftest import ServerProcess, metric
+from tests.conftest import ServerProcess, metric, ready_server
 
 QUERIES = [
     {"field": 0.3, "azimuth": 200.0, "depth": 4.0, "wavelength": 520.0},
@@ -23,10 +23,8 @@ QUERIES = [
 @pytest.fixture(scope="module")
 def route_only_server(trained_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     log = tmp_path_factory.mktemp("route-only") / "server.log"
-    server = ServerProcess(trained_store, env={"PSF_FAST_PATH": "false", "PSF_CACHE_MB": "0"}, log_path=log)
-    server.wait("/readyz")
-    yield server
-    server.stop()
+    with ready_server(trained_store, env={"PSF_FAST_PATH": "false", "PSF_CACHE_MB": "0"}, log_path=log) as server:
+        yield server
 
 
 def test_plain_queries_parse_and_unusual_ones_are_handed_over() -> None:

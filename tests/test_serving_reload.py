@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from models_store import Store
-from tests.conftest import ServerProcess, republish
+from tests.conftest import ServerProcess, ready_server, republish
 
 QUERY = {"field": 0.5, "depth": 10.0, "wavelength": 550.0, "format": "npy"}
 
@@ -27,10 +27,8 @@ def store_root(trained_store: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 @pytest.fixture(scope="module")
 def reloading_server(store_root: Path) -> Iterator[ServerProcess]:
-    server = ServerProcess(store_root, env={"PSF_RELOAD_INTERVAL_S": "0.2"})
-    server.wait("/readyz")
-    yield server
-    server.stop()
+    with ready_server(store_root, env={"PSF_RELOAD_INTERVAL_S": "0.2"}) as server:
+        yield server
 
 
 def served_version(url: str, **params: str) -> str:
