@@ -108,7 +108,7 @@ def load(store_root: Path | None, name: str | None, version: str | None, profile
     manifest = store.manifest(name, version, verify=True)
     lens_file = lens_file_of(manifest)
     cfg = run_config(manifest, lens_file)
-    tracer = LensTracer(lens_file, cfg.lens.focus_m, seed=cfg.seed, columns=cfg.conditions.names())
+    tracer = LensTracer.for_run(cfg, seed=cfg.seed)
     # the evaluation card's held-out points (same seeds), at the profile's grid size and ray count
     evaluation = cfg.evaluation.model_copy(update={"grid": profile.grid, "rays": profile.reference_rays,
                                                    "repeats": profile.reference_repeats})

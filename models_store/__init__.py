@@ -4,7 +4,7 @@ onnxruntime is needed only by :mod:`models_store.runtime`, which is imported on 
 """
 
 from .conditions import ConditionError, resolve_conditions, rotate_psfs
-from .manifest import GRAPH_ROLES, ConditionSpec, GraphSpec, LensInfo, Manifest, TrainingSummary
+from .manifest import GRAPH_ROLES, ConditionSpec, GraphSpec, KernelSizing, LensInfo, Manifest, TrainingSummary
 from .store import (
     DEFAULT_ALIAS,
     IntegrityError,
@@ -23,6 +23,7 @@ __all__ = [
     "ConditionSpec",
     "GraphSpec",
     "IntegrityError",
+    "KernelSizing",
     "LensInfo",
     "Manifest",
     "NotFoundError",

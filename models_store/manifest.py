@@ -56,6 +56,22 @@ class GraphSpec(_Strict):
     outputs: list[str]
 
 
+class KernelSizing(_Strict):
+    """How the kernel and ray budget were chosen from a probe of the lens, and what the kernel keeps."""
+
+    kernel_source: Literal["auto", "explicit"] = Field(description="auto: sized from the lens")
+    energy_kept_min: float = Field(ge=0, le=1, description="least fraction of a probed PSF inside the kernel")
+    energy_kept_mean: float = Field(ge=0, le=1)
+    energy_dropped_max: float = Field(ge=0, le=1, description="1 - energy_kept_min: what the kernel clips at worst")
+    worst_condition: str = Field(description="the probed condition that keeps the least")
+    allow_clipping: bool = Field(description="true when clipping beyond 0.5 % was accepted explicitly")
+    spp: int = Field(description="rays per training PSF")
+    reference_window: int = Field(description="window [px] the evaluation reference was traced on")
+    expected_noise: dict[str, float] = Field(default_factory=dict,
+                                             description="expected relative-L1 ray noise of training, validation "
+                                             "and reference traces at the widest PSF")
+
+
 class TrainingSummary(_Strict):
     steps: int
     ray_traced_samples: int
@@ -72,6 +88,7 @@ class Manifest(_Strict):
     lens: LensInfo
     conditions: list[ConditionSpec]
     kernel_size: int = Field(ge=3)
+    sizing: KernelSizing | None = Field(default=None, description="how kernel_size was chosen from the lens")
     latent_size: int = Field(ge=1)
     symmetry: Literal["rotational", "mirror", "none"] = Field(
         default="rotational",

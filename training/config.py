@@ -36,6 +36,26 @@ class Range(_Section):
 class LensConfig(_Section):
     file: FilePath = Field(description="DeepLens JSON or Zemax .zmx prescription (relative to the working folder)")
     focus_m: float | None = Field(default=None, gt=0, description="fixed focus distance [m]; None = infinity")
+    sensor_res: tuple[int, int] | None = Field(
+        default=None, description="sensor pixels (width, height); keeps the file's sensor diagonal. Required for "
+        "Zemax files, which carry no pixel grid; overrides a JSON file's sensor_res")
+
+    @field_validator("file")
+    @classmethod
+    def _traceable(cls, path: Path) -> Path:
+        from .prescription import check_lens_file
+
+        check_lens_file(path)
+        return path
+
+    @model_validator(mode="after")
+    def _pixel_grid(self) -> LensConfig:
+        if self.sensor_res is not None and min(self.sensor_res) < 16:
+            raise ValueError(f"sensor_res {list(self.sensor_res)}: need at least 16 pixels a side")
+        if self.sensor_res is None and self.file.suffix.lower() == ".zmx":
+            raise ValueError(f"{self.file} is a Zemax file, which gives the sensor's semi-diagonal but not its "
+                             "pixel grid: set lens.sensor_res: [width, height]")
+        return self
 
 
 class ConditionsConfig(_Section):
@@ -80,10 +100,26 @@ class SamplingConfig(_Section):
     near_focus_width: float = Field(default=0.08, gt=0, description="band width, fraction of the 1/depth range")
 
 
+# Ray noise levels `auto` ray counts keep (expected relative L1 of one trace against the truth, at the
+# widest probe point): what the Cooke triplet's shipped configs had at 8192 (training), 65536
+# (validation) and 2^21 (evaluation) rays, so a lens with bigger PSFs gets proportionally more rays.
+TRAINING_RAY_NOISE = 0.132
+VALIDATION_RAY_NOISE = 0.0467
+REFERENCE_RAY_NOISE = 0.0082
+
+
 class DataConfig(_Section):
     type: str = Field(default="online", description="online (trace on first use) | bank (trace once, reuse)")
-    kernel_size: int = Field(default=32, ge=8, le=256)
-    spp: int = Field(default=8192, ge=64, description="rays per training PSF")
+    kernel_size: int | Literal["auto"] = Field(
+        default="auto", description="PSF kernel [px]; auto: the smallest that holds >= 99.5 % of the energy at "
+        "every probed condition, with a margin (python -m training.lens inspect shows the probe)")
+    allow_clipping: bool = Field(default=False, description="accept an explicit kernel_size that drops more than "
+                                 "0.5 % of some PSF's energy; the loss is recorded in the manifest")
+    spp: int | Literal["auto"] = Field(default="auto", description="rays per training PSF; auto: enough for ray_noise")
+    ray_noise: float = Field(default=TRAINING_RAY_NOISE, gt=0, lt=1,
+                             description="relative-L1 ray noise of a training PSF that spp: auto keeps")
+    probe_spp: int = Field(default=16384, ge=1024, description="rays per point of the lens probe that sizes "
+                           "kernel_size and spp")
     train_samples: int = Field(default=4096, ge=16)
     block: int = Field(default=32, ge=1, description="samples traced together; they share one wavelength")
     sampling: SamplingConfig = SamplingConfig()
@@ -175,7 +211,9 @@ class CheckpointConfig(_Section):
 class ValidationConfig(_Section):
     every: int = Field(default=1000, ge=1, description="steps between validations (and one at the end)")
     samples: int = Field(default=64, ge=4, description="held-out conditions")
-    spp: int = Field(default=65536, ge=64, description="rays per held-out reference PSF")
+    spp: int | Literal["auto"] = Field(default="auto", description="rays per held-out reference PSF; auto: "
+                                       "enough for ray_noise")
+    ray_noise: float = Field(default=VALIDATION_RAY_NOISE, gt=0, lt=1)
 
 
 class TrackingConfig(_Section):
@@ -185,7 +223,12 @@ class TrackingConfig(_Section):
 
 class EvaluationConfig(_Section):
     grid: tuple[int, int, int] = Field(default=(4, 4, 3), description="held-out points: field x depth x wavelength")
-    rays: int = Field(default=2**21, ge=1024, description="rays per converged reference point")
+    rays: int | Literal["auto"] = Field(default="auto", description="rays per converged reference point; auto: "
+                                        "enough for ray_noise, at most max_rays")
+    ray_noise: float = Field(default=REFERENCE_RAY_NOISE, gt=0, lt=1)
+    max_rays: int = Field(default=2**25, ge=1024, description="cap on auto rays per reference point (time)")
+    window: int | Literal["auto"] = Field(default="auto", description="reference window [px]; auto: holds 99.99 % "
+                                          "of every probed PSF, so the error sees energy outside the kernel")
     repeats: int = Field(default=4, ge=1, description="independent traces averaged per reference point")
     spp_levels: list[int] = Field(default_factory=lambda: [2048, 8192, 32768], description="ray-trace noise floor")
     interp_pairs: int = Field(default=8, ge=0, description="latent-midpoint checks")

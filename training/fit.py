@@ -13,6 +13,7 @@ import json
 import logging
 import sys
 import time
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from accelerate.utils import ProjectConfiguration, set_seed
 from omegaconf import OmegaConf
 from safetensors.torch import save_file
 
-from models_store import Store, StoreError, TrainingSummary, default_store_root
+from models_store import KernelSizing, Store, StoreError, TrainingSummary, default_store_root
 
 from .config import ConfigError, RunConfig, load_config
 from .datasets import sample_conditions
@@ -34,9 +35,11 @@ from .export import ExportError, check_parity, export_onnx
 from .loop import train
 from .models.cvae import CVAEArgs
 from .predictors import TorchPredictor, load_predictor
+from .prescription import LensFileError
 from .publish import publish_run
 from .raytrace import LensTracer
 from .registry import MODELS
+from .sizing import size_run
 from .validation import Validator
 
 log = logging.getLogger("training.fit")
@@ -95,8 +98,13 @@ def run(cfg: RunConfig, store: Store) -> dict:
     started = time.perf_counter()
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
+    # The lens decides the kernel and ray budgets, before any folder is made or sample traced: a kernel
+    # that would clip a PSF stops the run here.
+    tracer = LensTracer.for_run(cfg, seed=cfg.seed)
+    cfg, sizing = size_run(cfg, tracer)
     run_dir, resume_from = resolve_run_dir(cfg)
     (run_dir / "onnx").mkdir(parents=True, exist_ok=True)
+    (run_dir / "sizing.json").write_text(json.dumps(asdict(sizing), indent=2))
     set_seed(cfg.seed)
     project = ProjectConfiguration(project_dir=str(run_dir), logging_dir=str(run_dir / "logs"),
                                    automatic_checkpoint_naming=True, total_limit=cfg.checkpoint.total_limit)
@@ -108,10 +116,13 @@ def run(cfg: RunConfig, store: Store) -> dict:
     OmegaConf.save(OmegaConf.create(cfg.model_dump(mode="json")), run_dir / "config.yaml")
     accelerator.print(f"run folder {run_dir}" + (f" (resuming {resume_from.name})" if resume_from else ""))
 
-    tracer = LensTracer(cfg.lens.file, cfg.lens.focus_m, seed=cfg.seed, columns=cfg.conditions.names())
     lens = tracer.info()
     accelerator.print(f"lens {lens.file}: f={lens.focal_length_mm:.2f} mm, f/{lens.f_number:.2f}, "
-                      f"pixel {lens.pixel_pitch_um:.1f} um, focus {cfg.lens.focus_m or 'inf'} m")
+                      f"pixel {lens.pixel_pitch_um:.2f} um, focus {cfg.lens.focus_m or 'inf'} m")
+    accelerator.print(f"kernel {sizing.kernel_size} px ({sizing.kernel_source}) keeps >= {sizing.energy_kept_min:.2%} "
+                      f"of every probed PSF; {sizing.spp} rays per training PSF")
+    for reason in sizing.reasons:
+        accelerator.print(f"  {reason}")
     dataset = make_dataset(cfg, tracer, accelerator)
     set_seed(cfg.seed)  # the same initial weights whether the data was traced or read from a bank
     model = build_model(cfg)
@@ -149,7 +160,8 @@ def run(cfg: RunConfig, store: Store) -> dict:
                                    spp=cfg.data.spp, wall_time_s=round(time.perf_counter() - started, 2),
                                    config=cfg.model_dump(mode="json"))
         manifest = publish_run(cfg, store, run_dir, lens=lens, lens_path=cfg.lens.file, graphs=specs,
-                               training=training, evaluation=card)
+                               training=training, evaluation=card,
+                               sizing=KernelSizing(**sizing.manifest_entry()))
         result["published"] = f"{manifest.name}@{manifest.version}"
         accelerator.print(f"published {manifest.name}@{manifest.version} to {store.root} "
                           f"(total {training.wall_time_s:.0f} s)")
@@ -158,7 +170,9 @@ def run(cfg: RunConfig, store: Store) -> dict:
 
 def validate_only(cfg: RunConfig, target: str, store: Store, out: Path | None) -> dict:
     predictor = load_predictor(target, store)
-    validator = Validator(cfg, LensTracer(cfg.lens.file, cfg.lens.focus_m, columns=cfg.conditions.names()))
+    tracer = LensTracer.for_run(cfg)
+    cfg, _ = size_run(cfg, tracer)
+    validator = Validator(cfg, tracer)
     out = out or Path(f"validation-{cfg.name}")
     return validator.run(predictor, out, "validate_only")
 
@@ -195,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (ExportError, StoreError, FileNotFoundError) as exc:
+    except (ExportError, StoreError, FileNotFoundError, LensFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(result, indent=2))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from models_store import ConditionSpec, GraphSpec, LensInfo, Manifest, Store, TrainingSummary
+from models_store import ConditionSpec, GraphSpec, KernelSizing, LensInfo, Manifest, Store, TrainingSummary
 
 from .config import RunConfig
 
@@ -25,13 +25,14 @@ def condition_specs(cfg: RunConfig) -> list[ConditionSpec]:
 
 
 def publish_run(cfg: RunConfig, store: Store, run_dir: Path, *, lens: LensInfo, lens_path: Path,
-                graphs: dict[str, GraphSpec], training: TrainingSummary, evaluation: dict) -> Manifest:
+                graphs: dict[str, GraphSpec], training: TrainingSummary, evaluation: dict,
+                sizing: KernelSizing | None = None) -> Manifest:
     files = {spec.file: run_dir / "onnx" / spec.file for spec in graphs.values()}
     files[lens.file] = lens_path
     for extra in ("evaluation.json", "error_maps.png"):
         if (run_dir / "evaluation" / extra).is_file():
             files[extra] = run_dir / "evaluation" / extra
-    for extra in ("metrics.json", "config.yaml", "model_args.json"):
+    for extra in ("metrics.json", "config.yaml", "model_args.json", "sizing.json"):
         if (run_dir / extra).is_file():
             files[extra] = run_dir / extra
     fields = {
@@ -39,6 +40,7 @@ def publish_run(cfg: RunConfig, store: Store, run_dir: Path, *, lens: LensInfo, 
         "lens": lens,
         "conditions": condition_specs(cfg),
         "kernel_size": cfg.data.kernel_size,
+        "sizing": sizing,
         "latent_size": cfg.model.latent_size,
         "symmetry": "mirror" if "azimuth" in cfg.conditions.names() else "rotational",
         "graphs": graphs,

@@ -17,6 +17,8 @@ import torch
 
 from models_store import LensInfo, sha256_file
 
+from .prescription import LensFileError, check_lens_file
+
 log = logging.getLogger(__name__)
 
 DEFAULT_COLUMNS = ("field", "depth", "wavelength")
@@ -33,13 +35,21 @@ class LensTracer:
     """A GeoLens focused once, answering PSF queries in physical units."""
 
     def __init__(self, lens_file: str | Path, focus_m: float | None = None, seed: int = 0,
-                 columns: list[str] | tuple[str, ...] = DEFAULT_COLUMNS) -> None:
-        self.lens_file = Path(lens_file)
-        if not self.lens_file.is_file():
-            raise FileNotFoundError(f"lens file {self.lens_file} does not exist (see lenses/ for shipped lenses)")
+                 columns: list[str] | tuple[str, ...] = DEFAULT_COLUMNS,
+                 sensor_res: tuple[int, int] | None = None) -> None:
+        self.lens_file = check_lens_file(lens_file)
+        self.sensor_res = None if sensor_res is None else [int(v) for v in sensor_res]
+        if sensor_res is None and self.lens_file.suffix.lower() == ".zmx":
+            raise LensFileError(f"{self.lens_file}: a Zemax file gives the sensor's semi-diagonal but not its pixel "
+                                "grid; set lens.sensor_res: [width, height] in pixels")
         GeoLens = _quiet_import_geolens()
         with contextlib.redirect_stdout(io.StringIO()):
-            self.lens = GeoLens(str(self.lens_file), device="cpu")
+            try:
+                self.lens = GeoLens(str(self.lens_file), device="cpu")
+            except (ValueError, KeyError, NotImplementedError, IndexError) as exc:
+                raise LensFileError(f"{self.lens_file}: DeepLens cannot read it: {exc}") from exc
+            if sensor_res is not None:  # keeps the file's sensor diagonal, sets the pixel grid and aspect
+                self.lens.set_sensor_res(tuple(int(v) for v in sensor_res))
             self.lens.refocus(float("inf") if focus_m is None else -1000.0 * focus_m)
         self.focus_m = focus_m
         self.sensor_w, self.sensor_h = (float(v) for v in self.lens.sensor_size)
@@ -48,6 +58,12 @@ class LensTracer:
         self._seeds = np.random.default_rng(seed)
         self.columns = list(columns)  # names of the condition columns psf_conditions receives
         self.half_diagonal = float(np.hypot(self.sensor_w, self.sensor_h) / 2)
+
+    @classmethod
+    def for_run(cls, cfg, seed: int = 0) -> LensTracer:
+        """The tracer a run config describes (lens file, focus, sensor grid, condition columns)."""
+        return cls(cfg.lens.file, cfg.lens.focus_m, seed=seed, columns=cfg.conditions.names(),
+                   sensor_res=cfg.lens.sensor_res)
 
     def info(self) -> LensInfo:
         lens = self.lens

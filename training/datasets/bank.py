@@ -24,7 +24,7 @@ from ..registry import DATASETS
 
 def bank_key(tracer: LensTracer, conditions: np.ndarray, ks: int, spp: int) -> str:
     digest = hashlib.sha256(tracer.lens_file.read_bytes())
-    digest.update(json.dumps([tracer.focus_m, ks, spp]).encode())
+    digest.update(json.dumps([tracer.focus_m, ks, spp] + ([tracer.sensor_res] if tracer.sensor_res else [])).encode())
     digest.update(np.ascontiguousarray(conditions, dtype=np.float64).tobytes())
     return digest.hexdigest()[:20]
 
