@@ -6,8 +6,9 @@ is traced, with a message naming the key (dotted path) and what is allowed.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -110,12 +111,13 @@ REFERENCE_RAY_NOISE = 0.0082
 
 class DataConfig(_Section):
     type: str = Field(default="online", description="online (trace on first use) | bank (trace once, reuse)")
-    kernel_size: int | Literal["auto"] = Field(
+    kernel_size: Annotated[int, Field(ge=8, le=256)] | Literal["auto"] = Field(
         default="auto", description="PSF kernel [px]; auto: the smallest that holds >= 99.5 % of the energy at "
         "every probed condition, with a margin (python -m training.lens inspect shows the probe)")
     allow_clipping: bool = Field(default=False, description="accept an explicit kernel_size that drops more than "
                                  "0.5 % of some PSF's energy; the loss is recorded in the manifest")
-    spp: int | Literal["auto"] = Field(default="auto", description="rays per training PSF; auto: enough for ray_noise")
+    spp: Annotated[int, Field(ge=64)] | Literal["auto"] = Field(
+        default="auto", description="rays per training PSF; auto: enough for ray_noise")
     ray_noise: float = Field(default=TRAINING_RAY_NOISE, gt=0, lt=1,
                              description="relative-L1 ray noise of a training PSF that spp: auto keeps")
     probe_spp: int = Field(default=16384, ge=1024, description="rays per point of the lens probe that sizes "
@@ -211,7 +213,7 @@ class CheckpointConfig(_Section):
 class ValidationConfig(_Section):
     every: int = Field(default=1000, ge=1, description="steps between validations (and one at the end)")
     samples: int = Field(default=64, ge=4, description="held-out conditions")
-    spp: int | Literal["auto"] = Field(default="auto", description="rays per held-out reference PSF; auto: "
+    spp: Annotated[int, Field(ge=64)] | Literal["auto"] = Field(default="auto", description="rays per held-out reference PSF; auto: "
                                        "enough for ray_noise")
     ray_noise: float = Field(default=VALIDATION_RAY_NOISE, gt=0, lt=1)
 
@@ -223,11 +225,11 @@ class TrackingConfig(_Section):
 
 class EvaluationConfig(_Section):
     grid: tuple[int, int, int] = Field(default=(4, 4, 3), description="held-out points: field x depth x wavelength")
-    rays: int | Literal["auto"] = Field(default="auto", description="rays per converged reference point; auto: "
+    rays: Annotated[int, Field(ge=1024)] | Literal["auto"] = Field(default="auto", description="rays per converged reference point; auto: "
                                         "enough for ray_noise, at most max_rays")
     ray_noise: float = Field(default=REFERENCE_RAY_NOISE, gt=0, lt=1)
     max_rays: int = Field(default=2**25, ge=1024, description="cap on auto rays per reference point (time)")
-    window: int | Literal["auto"] = Field(default="auto", description="reference window [px]; auto: holds 99.99 % "
+    window: Annotated[int, Field(ge=8, le=1024)] | Literal["auto"] = Field(default="auto", description="reference window [px]; auto: holds 99.99 % "
                                           "of every probed PSF, so the error sees energy outside the kernel")
     repeats: int = Field(default=4, ge=1, description="independent traces averaged per reference point")
     spp_levels: list[int] = Field(default_factory=lambda: [2048, 8192, 32768], description="ray-trace noise floor")
@@ -274,16 +276,27 @@ class RunConfig(_Section):
         return self
 
 
+# pydantic names the member of a union (`int | "auto"`) in an error's location; the user's key has none
+_UNION_MEMBER = re.compile(r"^(constrained-\w+|literal\[.*\]|int|float|str|bool|none)$")
+
+
 def _format_errors(exc: ValidationError, source: str) -> str:
     lines = [f"invalid config {source}:"]
+    unions: dict[str, tuple[list[str], Any]] = {}
     for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and _UNION_MEMBER.match(p)))
+        key = ".".join(str(p) for p in loc) or "(top level)"
         if err["type"] == "extra_forbidden":
-            lines.append(f"  {key}: unknown key{_allowed_hint(err['loc'])}")
+            lines.append(f"  {key}: unknown key{_allowed_hint(loc)}")
         elif err["type"] == "missing":
             lines.append(f"  {key}: required key is missing")
+        elif loc != tuple(err["loc"]):  # one alternative of a union: say them all on one line
+            unions.setdefault(key, ([], err.get("input")))[0].append(err["msg"].removeprefix("Input should be "))
         else:
-            lines.append(f"  {key}: {err['msg']} (got {err.get('input')!r})")
+            got = "" if isinstance(err.get("input"), dict) else f" (got {err.get('input')!r})"
+            lines.append(f"  {key}: {err['msg'].removeprefix('Value error, ')}{got}")
+    for key, (options, value) in unions.items():
+        lines.append(f"  {key}: should be {' or '.join(options)} (got {value!r})")
     return "\n".join(lines)
 
 

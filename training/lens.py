@@ -34,6 +34,8 @@ def inspect_config(args: argparse.Namespace) -> RunConfig:
                  "evaluation.rays=auto", "evaluation.window=auto"]
     if args.config is None:
         overrides.append("name=inspect")
+    if args.probe_spp is not None:
+        overrides.append(f"data.probe_spp={args.probe_spp}")
     if args.focus is not None:
         overrides.append(f"lens.focus_m={args.focus}")
     if args.sensor_res is not None:
@@ -137,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("field", "depth", "wavelength"):
         p.add_argument(f"--{name}", type=float, nargs=2, metavar=("MIN", "MAX"))
     p.add_argument("--focus-range", type=float, nargs=2, metavar=("MIN", "MAX"), help="focus as a condition [m]")
+    p.add_argument("--probe-spp", type=int, default=None, help="rays per probe point (default: the config's, 16384)")
     p.add_argument("--kernel", type=int, action="append", help="kernel size to report dropped energy for (repeat)")
     p.add_argument("--png", default=None, help="extent figure (default: LENS-extent.png)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")

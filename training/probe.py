@@ -138,7 +138,8 @@ class LensProbe:
 
     def worst(self, ks: int) -> tuple[int, float]:
         kept = self.kept(ks)
-        i = int(np.argmin(kept))
+        # ties (a kernel that keeps everything) go to the widest PSF
+        i = int(np.lexsort((-np.array([p.half_width_needed for p in self.points]), kept))[0])
         return i, float(kept[i])
 
     def auto_kernel(self) -> int | None:
