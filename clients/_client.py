@@ -12,7 +12,8 @@ from ._api import Op
 from ._base import HTTPSource
 from ._batch import BatchPlan
 from ._exceptions import PayloadTooLargeError, PSFError
-from ._http import Call, to_call
+from ._http import DEFAULT_BASE_URL, Call, to_call
+from ._v2 import V2Protocol
 
 
 class PSFClient(HTTPSource):
@@ -28,6 +29,23 @@ class PSFClient(HTTPSource):
     """
 
     _http_class = httpx.Client
+
+    def __init__(self, base_url: str = DEFAULT_BASE_URL, *, protocol: str = "psf", model: str | None = None,
+                 **settings: Any) -> None:
+        """``protocol="v2"`` speaks the Open Inference Protocol to a Triton / KServe server holding an
+        ``export-triton`` repository (or to the PSF server's own v2 routes); ``model`` is then the
+        default model name (see clients/_v2.py)."""
+        if protocol not in ("psf", "v2"):
+            raise ValueError(f"protocol={protocol!r} is not allowed: use 'psf' (the PSF server's API) or 'v2' "
+                             "(Open Inference Protocol: Triton, KServe)")
+        super().__init__(base_url, **settings)
+        self.protocol = protocol
+        self._v2 = V2Protocol(self._send, model=model) if protocol == "v2" else None
+
+    def _do(self, op: Op) -> Any:
+        if self._v2 is not None:
+            return self._v2.do(op)
+        return super()._do(op)
 
     def __enter__(self) -> PSFClient:
         return self
@@ -70,7 +88,8 @@ class PSFClient(HTTPSource):
 
     def _send_once(self, call: Call) -> Any:
         try:
-            response = self._http.request(call.method, call.path, params=call.params, json=call.json)
+            response = self._http.request(call.method, call.path, params=call.params, json=call.json,
+                                          content=call.content, headers=call.headers)
         except httpx.TransportError as exc:
             raise self._unreachable(call, exc) from exc
         return self._answer(call, response)

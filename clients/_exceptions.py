@@ -70,7 +70,8 @@ class RequestTimeoutError(TransportError):
 
 def _detail(response: httpx.Response) -> str:
     try:
-        detail = response.json().get("detail")
+        data = response.json()
+        detail = data.get("detail") or data.get("error")  # FastAPI's shape, or the v2 protocol's
     except (ValueError, AttributeError):
         detail = None
     if isinstance(detail, list):  # FastAPI's default shape, from servers without our handlers

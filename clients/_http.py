@@ -33,6 +33,8 @@ class Call:
     parse: Callable[[httpx.Response], Any]
     params: dict[str, str] | None = None
     json: Any = None
+    content: bytes | None = None  # a raw body (v2 binary tensors) instead of JSON
+    headers: dict[str, str] | None = None
     # Every route of the PSF server is a pure function of its input (POST is used only because
     # batches do not fit in a URL), so repeating any request is safe. See _retry.py.
     idempotent: bool = True

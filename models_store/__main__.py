@@ -1,12 +1,15 @@
-"""python -m models_store [--store DIR] list | show NAME[@VERSION] | verify [NAME] | alias NAME ALIAS VERSION"""
+"""python -m models_store [--store DIR] list | show NAME[@VERSION] | verify [NAME] | alias NAME ALIAS VERSION
+                          | export-triton NAME[@VERSION] --out DIR [--max-batch N]"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from .store import DEFAULT_ALIAS, Store, StoreError, default_store_root
+from .triton import DEFAULT_MAX_BATCH, export_triton
 
 
 def _split(ref: str) -> tuple[str, str]:
@@ -27,6 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     alias.add_argument("name")
     alias.add_argument("alias")
     alias.add_argument("version", type=int)
+    triton = sub.add_parser("export-triton", help="write a Triton model repository of one version")
+    triton.add_argument("ref", help="NAME or NAME@VERSION or NAME@ALIAS")
+    triton.add_argument("--out", required=True, help="model repository folder (created if missing)")
+    triton.add_argument("--max-batch", type=int, default=DEFAULT_MAX_BATCH,
+                        help=f"max_batch_size of every graph (default {DEFAULT_MAX_BATCH})")
     args = parser.parse_args(argv)
     store = Store(args.store)
 
@@ -48,6 +56,12 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "alias":
             store.set_alias(args.name, args.alias, args.version)
             print(f"{args.name}@{args.alias} -> {args.version}")
+        elif args.command == "export-triton":
+            if args.max_batch < 1:
+                raise ValueError(f"--max-batch={args.max_batch} is not allowed: must be at least 1")
+            name, version = _split(args.ref)
+            for folder in export_triton(store, name, version, Path(args.out), max_batch_size=args.max_batch):
+                print(f"wrote {folder}")
     except (StoreError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -124,6 +124,18 @@ def resolve_conditions(
     return cond, np.broadcast_to(az, (n,)).astype(np.float64)
 
 
+def check_condition_matrix(manifest: Manifest, condition: Any, parameter: str = "condition") -> np.ndarray:
+    """A graph's own ``condition`` input ([N, C], the manifest's columns in physical units, as a
+    Triton client sends it), checked against the trained ranges column by column -> float32 [N, C]."""
+    names = manifest.condition_names
+    arr = np.asarray(condition, dtype=np.float32)
+    if arr.ndim != 2 or arr.shape[1] != len(names) or len(arr) == 0:
+        raise ConditionError(f"{parameter} shape", list(arr.shape), f"must be [N, {len(names)}] (N >= 1), columns {names}")
+    for i, spec in enumerate(manifest.conditions):
+        _check_range(f"{parameter}[:, {i}] ({spec.name})", arr[:, i].astype(np.float64), spec.min, spec.max, spec.unit)
+    return arr
+
+
 def fold_azimuth(azimuth_deg: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Azimuth -> (azimuth in [0, 90], flip rows?, flip columns?).
 

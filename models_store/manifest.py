@@ -78,6 +78,7 @@ class TrainingSummary(_Strict):
     spp: int
     wall_time_s: float
     config: dict[str, Any]
+    processes: int = Field(default=1, ge=1, description="training processes (the data-parallel world size)")
 
 
 class Manifest(_Strict):

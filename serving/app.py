@@ -23,7 +23,7 @@ from .limits import BodyLimitMiddleware
 from .metrics import Metrics, MetricsMiddleware, Receive, Scope, Send
 from .registry import Registry
 from .reload import start_polling
-from .routes import batch, health, interpolate, latent, models, psf
+from .routes import batch, health, interpolate, latent, models, psf, v2
 from .routes import metrics as metrics_route
 from .settings import Settings, get_settings
 
@@ -85,9 +85,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics = Metrics()
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(v2.health_router)
     protected = [Depends(require_api_key)]
     for router in (psf.router, batch.router, interpolate.router, latent.router, models.router,
-                   metrics_route.router):
+                   metrics_route.router, v2.router):
         app.include_router(router, dependencies=protected)
     # the last added runs first: count and time every request, including those refused for size
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -30,6 +30,7 @@ from .config import ConfigError, RunConfig, load_config
 from .datasets import sample_conditions
 from .datasets.bank import PSFBank
 from .datasets.online import RayTracedPSFs
+from .distributed import decided_by_main, init_processes, per_rank, use_cpu, weights_digest
 from .evaluate import evaluate
 from .export import ExportError, check_parity, export_onnx
 from .loop import train
@@ -102,19 +103,24 @@ def run(cfg: RunConfig, store: Store) -> dict:
     # that would clip a PSF stops the run here.
     tracer = LensTracer.for_run(cfg, seed=cfg.seed)
     cfg, sizing = size_run(cfg, tracer)
-    run_dir, resume_from = resolve_run_dir(cfg)
-    (run_dir / "onnx").mkdir(parents=True, exist_ok=True)
-    (run_dir / "sizing.json").write_text(json.dumps(asdict(sizing), indent=2))
+    processes = init_processes()  # every rank must agree on the run folder before using it
+    run_dir, resume_from = decided_by_main(processes, lambda: resolve_run_dir(cfg))
+    if processes.is_main_process:
+        (run_dir / "onnx").mkdir(parents=True, exist_ok=True)
+        (run_dir / "sizing.json").write_text(json.dumps(asdict(sizing), indent=2))
     set_seed(cfg.seed)
     project = ProjectConfiguration(project_dir=str(run_dir), logging_dir=str(run_dir / "logs"),
                                    automatic_checkpoint_naming=True, total_limit=cfg.checkpoint.total_limit)
-    accelerator = Accelerator(mixed_precision=cfg.train.mixed_precision, gradient_accumulation_steps=cfg.train.grad_accum,
+    accelerator = Accelerator(cpu=use_cpu(), mixed_precision=cfg.train.mixed_precision,
+                              gradient_accumulation_steps=cfg.train.grad_accum,
                               log_with=cfg.tracking.report_to or None, project_config=project)
     if resume_from is not None:  # keep numbering after the checkpoints already there
         project.iteration = int(resume_from.name.split("_")[-1]) + 1
     accelerator.init_trackers(cfg.name, config=_flat_scalars(cfg.model_dump(mode="json")))
-    OmegaConf.save(OmegaConf.create(cfg.model_dump(mode="json")), run_dir / "config.yaml")
-    accelerator.print(f"run folder {run_dir}" + (f" (resuming {resume_from.name})" if resume_from else ""))
+    if accelerator.is_main_process:
+        OmegaConf.save(OmegaConf.create(cfg.model_dump(mode="json")), run_dir / "config.yaml")
+    accelerator.print(f"run folder {run_dir}" + (f" (resuming {resume_from.name})" if resume_from else "")
+                      + f", {accelerator.num_processes} process(es)")
 
     lens = tracer.info()
     accelerator.print(f"lens {lens.file}: f={lens.focal_length_mm:.2f} mm, f/{lens.f_number:.2f}, "
@@ -126,8 +132,10 @@ def run(cfg: RunConfig, store: Store) -> dict:
     dataset = make_dataset(cfg, tracer, accelerator)
     set_seed(cfg.seed)  # the same initial weights whether the data was traced or read from a bank
     model = build_model(cfg)
-    (run_dir / "model_args.json").write_text(json.dumps({"args": model.args.to_dict(), "recon": cfg.loss.recon}, indent=2))
-    validator = Validator(cfg, tracer, progress=accelerator.is_main_process)
+    if accelerator.is_main_process:
+        (run_dir / "model_args.json").write_text(json.dumps({"args": model.args.to_dict(), "recon": cfg.loss.recon},
+                                                            indent=2))
+    validator = Validator(cfg, tracer) if accelerator.is_main_process else None  # only main validates
 
     def validate(m, step: int) -> dict:
         metrics = validator.run(TorchPredictor(m, name=cfg.name), run_dir / "validation", f"step_{step:06d}")
@@ -136,18 +144,21 @@ def run(cfg: RunConfig, store: Store) -> dict:
 
     summary = train(cfg, model, dataset, run_dir, accelerator, resume_from=resume_from, validate=validate)
     model = accelerator.unwrap_model(model).cpu().eval()
-    save_file(model.state_dict(), run_dir / "model.safetensors")
+    ranks = per_rank(processes, {"rank": accelerator.process_index, "traced": summary["traced"],
+                                 "steps": summary["steps"], "weights_sha256": weights_digest(model)})
     train_wall = time.perf_counter() - started
     accelerator.end_training()
     if not accelerator.is_main_process:
-        return {"run_dir": str(run_dir)}
+        return {"run_dir": str(run_dir), "rank": accelerator.process_index}
+    save_file(model.state_dict(), run_dir / "model.safetensors")
 
     card = evaluate(cfg, TorchPredictor(model, name=cfg.name), tracer, run_dir / "evaluation",
                     progress=accelerator.is_main_process)
     specs = export_onnx(model, run_dir / "onnx", cfg.export.opset)
     card["onnx_parity_max_rel_diff"] = max(check_parity(model, run_dir / "onnx", specs, cfg).values())
     card.update({"train_wall_s": round(train_wall, 2), "steps": summary["steps"],
-                 "ray_traced_samples": int(dataset.traced.sum()), "data": cfg.data.type})
+                 "ray_traced_samples": sum(r["traced"] for r in ranks), "data": cfg.data.type,
+                 "processes": accelerator.num_processes, "ranks": ranks})
     (run_dir / "metrics.json").write_text(json.dumps(card, indent=2))
     floor = card["methods"].get(f"raytrace_spp{cfg.data.spp}", {}).get("rel_l1_mean")
     accelerator.print(
@@ -158,7 +169,7 @@ def run(cfg: RunConfig, store: Store) -> dict:
     if cfg.publish:
         training = TrainingSummary(steps=summary["steps"], ray_traced_samples=card["ray_traced_samples"],
                                    spp=cfg.data.spp, wall_time_s=round(time.perf_counter() - started, 2),
-                                   config=cfg.model_dump(mode="json"))
+                                   config=cfg.model_dump(mode="json"), processes=accelerator.num_processes)
         manifest = publish_run(cfg, store, run_dir, lens=lens, lens_path=cfg.lens.file, graphs=specs,
                                training=training, evaluation=card,
                                sizing=KernelSizing(**sizing.manifest_entry()))

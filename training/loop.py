@@ -12,7 +12,8 @@ import torch
 from accelerate import Accelerator
 from torch.utils.data import DataLoader
 
-from .config import RunConfig
+from .config import ConfigError, RunConfig
+from .distributed import rank_share
 from .models.cvae import CVAE
 from .schedules import lr_lambda
 
@@ -43,9 +44,15 @@ def train(cfg: RunConfig, model: CVAE, dataset, run_dir: Path, accelerator: Acce
           resume_from: Path | None = None, validate: Callable[[CVAE, int], dict] | None = None) -> dict:
     t, o, loss_cfg = cfg.train, cfg.optim, cfg.loss
     generator = torch.Generator().manual_seed(cfg.seed)
-    loader = DataLoader(dataset, batch_size=t.batch_size, shuffle=True, drop_last=True, generator=generator)
+    # each rank draws its batches from its own share only, so it traces only that share; the loader is
+    # therefore not prepared (accelerate would split it again)
+    share = rank_share(dataset, cfg.data.block, accelerator.process_index, accelerator.num_processes)
+    if len(share) < t.batch_size:
+        raise ConfigError(f"train.batch_size={t.batch_size} is not allowed: each of the {accelerator.num_processes} "
+                          f"process(es) has only {len(share)} samples; use at most {len(share)} or more data.train_samples")
+    loader = DataLoader(share, batch_size=t.batch_size, shuffle=True, drop_last=True, generator=generator)
     optimizer = torch.optim.AdamW(model.parameters(), lr=o.lr, betas=o.betas, eps=o.eps, weight_decay=o.weight_decay)
-    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    model, optimizer = accelerator.prepare(model, optimizer)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg.schedule, t.steps))
     state = TrainState()
     accelerator.register_for_checkpointing(scheduler, state)
@@ -58,6 +65,7 @@ def train(cfg: RunConfig, model: CVAE, dataset, run_dir: Path, accelerator: Acce
     model.train()
     while state.step < t.steps:
         for psf, cond in loader:
+            psf, cond = psf.to(accelerator.device), cond.to(accelerator.device)
             with accelerator.accumulate(model):
                 terms = model(psf, cond, partner_conditions(cond, cfg, generator))
                 kl = torch.clamp(terms["kl_per_dim"], min=loss_cfg.free_bits).sum()
@@ -108,4 +116,5 @@ def train(cfg: RunConfig, model: CVAE, dataset, run_dir: Path, accelerator: Acce
                 break
 
     accelerator.wait_for_everyone()
-    return {"steps": state.step, "train_wall_s": time.perf_counter() - started}
+    return {"steps": state.step, "train_wall_s": time.perf_counter() - started,
+            "traced": int(dataset.traced[share.indices].sum())}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -83,7 +84,7 @@ def probe_for(cfg: RunConfig, tracer: LensTracer, cache_dir: Path | None = PROBE
         path.parent.mkdir(parents=True, exist_ok=True)
         arrays = {f"d{axis}{i}": off[j].astype(np.float32)
                   for i, off in enumerate(probe.offsets) for j, axis in enumerate("xy")}
-        tmp = path.with_suffix(".tmp.npz")
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")  # ranks of one run may probe at once
         np.savez_compressed(tmp, points=json.dumps(probe.to_json()), **arrays)
         tmp.replace(path)
     return probe

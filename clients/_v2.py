@@ -1,0 +1,175 @@
+"""``PSFClient(protocol="v2")``: the client's methods over the Open Inference Protocol (KServe v2).
+
+It speaks to any v2 server holding a ``python -m models_store export-triton`` repository (NVIDIA
+Triton, KServe) or to this project's own server, which answers v2 as well. The graphs there take
+``condition [N, C]`` in the model's frame, so the client does what the PSF server does around them:
+the model's manifest (the ``psf_surrogate_manifest`` parameter of ``GET /v2/models/<name>-psf/config``)
+validates and resolves each query with :func:`models_store.resolve_conditions`, and the kernels come
+back oriented to their azimuths with :func:`models_store.conditions.orient_psfs`. The same query
+therefore gives the same kernel over either protocol. Requests and answers use the binary tensor
+extension. ``interpolate`` and ``models`` are not offered over v2.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import numpy as np
+
+from ._api import Latent, Op
+from ._arrays import PSFMeta, with_meta
+from ._exceptions import InvalidRequestError, PSFError
+from ._http import Call
+
+HEADER_LENGTH = "Inference-Header-Content-Length"
+MANIFEST_PARAMETER = "psf_surrogate_manifest"
+# how long the manifest of "the latest version" is trusted before asking again (hot reloads move it)
+LATEST_TTL_S = 5.0
+_CONDITION = ("field", "azimuth", "x", "y", "depth", "wavelength", "focus")
+
+
+def _infer_body(inputs: dict[str, np.ndarray], outputs: list[str]) -> tuple[bytes, dict[str, str]]:
+    tensors = [np.ascontiguousarray(a, dtype="<f4") for a in inputs.values()]
+    header = json.dumps({
+        "inputs": [{"name": n, "shape": list(a.shape), "datatype": "FP32", "parameters": {"binary_data_size": a.nbytes}}
+                   for n, a in zip(inputs, tensors, strict=True)],
+        "outputs": [{"name": n, "parameters": {"binary_data": True}} for n in outputs],
+    }).encode()
+    return header + b"".join(a.tobytes() for a in tensors), {
+        "Content-Type": "application/octet-stream", HEADER_LENGTH: str(len(header))}
+
+
+def _infer_answer(response: httpx.Response) -> tuple[int, dict[str, np.ndarray]]:
+    """(model version, outputs by name) of a v2 infer answer, binary or JSON."""
+    length = response.headers.get(HEADER_LENGTH)
+    body = response.content
+    header, offset = (body[:int(length)], int(length)) if length else (body, 0)
+    try:
+        data = json.loads(header)
+        outputs = {}
+        for out in data["outputs"]:
+            size = (out.get("parameters") or {}).get("binary_data_size")
+            if size is not None:
+                flat = np.frombuffer(body[offset:offset + size], dtype="<f4")
+                offset += size
+            else:
+                flat = np.asarray(out["data"], dtype=np.float32)
+            outputs[out["name"]] = flat.reshape(out["shape"]).astype(np.float32, copy=False)
+        return int(data["model_version"]), outputs
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PSFError(f"the v2 infer answer could not be read: {exc}", status_code=response.status_code) from exc
+
+
+class V2Protocol:
+    """Answers :class:`Op` s with v2 requests sent through ``send`` (the client's retrying sender)."""
+
+    def __init__(self, send: Callable[[Call], Any], *, model: str | None = None) -> None:
+        self.send, self.default_model = send, model
+        self._manifests: dict[tuple[str, int | None], tuple[float, Any]] = {}
+        self.max_batch: dict[str, int] = {}  # each model's max_batch_size, from its config
+
+    # -- the manifest of a version, from its config ---------------------------------------------
+    def manifest(self, model: str | None, version: Any) -> Any:
+        from models_store import Manifest  # light: pydantic + numpy
+
+        name = model or self.default_model
+        if name is None:
+            raise InvalidRequestError("model is required with protocol='v2': pass model= to the call or to "
+                                      "PSFClient(..., model=NAME)")
+        number = self._version(version)
+        key = (name, number)
+        cached = self._manifests.get(key)
+        if cached is not None and (number is not None or time.monotonic() - cached[0] < LATEST_TTL_S):
+            return cached[1]
+        path = f"/v2/models/{quote(name + '-psf', safe='')}" + (f"/versions/{number}" if number else "") + "/config"
+        config = self.send(Call("GET", path, lambda r: r.json()))
+        try:
+            manifest = Manifest.model_validate_json(config["parameters"][MANIFEST_PARAMETER]["string_value"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PSFError(f"{name}-psf's config carries no usable {MANIFEST_PARAMETER} parameter ({exc}); "
+                           "serve a repository written by python -m models_store export-triton") from exc
+        self._manifests[key] = (time.monotonic(), manifest)
+        self.max_batch[name] = int(config.get("max_batch_size") or 0) or 1024
+        self._manifests.setdefault((name, manifest.version), (time.monotonic(), manifest))
+        return manifest
+
+    @staticmethod
+    def _version(version: Any) -> int | None:
+        if version is None or str(version) == "latest":
+            return None
+        if not str(version).isdigit():
+            raise InvalidRequestError(f"version={version!r} is not allowed with protocol='v2': give a version "
+                                      "number or leave it out (v2 servers know no aliases)")
+        return int(version)
+
+    def infer(self, manifest: Any, role: str, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+        outputs = manifest.graphs[role].outputs
+        body, headers = _infer_body(inputs, outputs)
+        path = f"/v2/models/{quote(manifest.name + '-' + role, safe='')}/versions/{manifest.version}/infer"
+        _, answer = self.send(Call("POST", path, _infer_answer, content=body, headers=headers))
+        return [answer[n] for n in outputs]
+
+    # -- operations -----------------------------------------------------------------------------
+    def do(self, op: Op) -> Any:
+        args = op.args
+        if op.name in ("health", "ready"):
+            return self.send(Call("GET", "/v2/health/" + ("live" if op.name == "health" else "ready"), lambda r: True))
+        if op.name == "model":
+            return self.manifest(args["name"], args.get("version")).model_dump(mode="json")
+        if op.name not in ("psf", "psf_batch", "psf_grid", "latent", "decode"):
+            raise PSFError(f"{op.name} is not offered over protocol='v2'; use the PSF server's own API")
+        manifest = self.manifest(args.get("model"), args.get("version"))
+        meta = PSFMeta(model=manifest.name, version=manifest.version, kernel_size=manifest.kernel_size,
+                       pixel_pitch_um=manifest.lens.pixel_pitch_um)
+        query = {k: args.get(k) for k in _CONDITION}
+        if op.name == "psf_grid":
+            from models_store.conditions import sensor_grid
+
+            x, y = self._checked(lambda: sensor_grid(args["nx"], args["ny"]))
+            query.update(x=x, y=y)
+        condition, azimuth = self._checked(lambda: self._resolve(manifest, query))
+        if op.name == "latent":
+            mu, logvar = self.infer(manifest, "prior", {"condition": condition})
+            return Latent(with_meta(mu, meta), with_meta(logvar, meta))
+        if op.name == "decode":
+            z = np.atleast_2d(np.asarray(args["z"], dtype=np.float32))
+            n = max(len(z), len(condition))
+            if len(z) not in (1, n) or len(condition) not in (1, n):
+                raise InvalidRequestError(f"z has {len(z)} rows: must have 1 or {n} like the condition columns")
+            condition, azimuth = np.broadcast_to(condition, (n, condition.shape[1])), np.broadcast_to(azimuth, (n,))
+            psfs = self.infer(manifest, "decoder", {"z": np.broadcast_to(z, (n, z.shape[1])), "condition": condition})[0]
+        else:
+            step = self.max_batch.get(manifest.name, 1024)  # the server's limit: split larger batches
+            psfs = np.concatenate([self.infer(manifest, "psf", {"condition": condition[i:i + step]})[0]
+                                   for i in range(0, len(condition), step)])
+        psfs = self._orient(manifest, psfs, azimuth)
+        if op.name == "psf":
+            return with_meta(psfs[0], meta)
+        if op.name == "psf_grid":
+            return with_meta(psfs.reshape(args["ny"], args["nx"], *psfs.shape[1:]), meta)
+        return with_meta(psfs, meta)
+
+    @staticmethod
+    def _resolve(manifest: Any, query: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        from models_store import resolve_conditions
+
+        return resolve_conditions(manifest, **{k: v for k, v in query.items() if v is not None})
+
+    @staticmethod
+    def _orient(manifest: Any, psfs: np.ndarray, azimuth: np.ndarray) -> np.ndarray:
+        from models_store.conditions import orient_psfs
+
+        return orient_psfs(manifest.symmetry, psfs, azimuth)
+
+    @staticmethod
+    def _checked(call: Callable[[], Any]) -> Any:
+        """The PSF server's 422 for a query it would refuse, raised here before anything is sent."""
+        try:
+            return call()
+        except ValueError as exc:  # ConditionError
+            raise InvalidRequestError(str(exc), status_code=422) from exc
