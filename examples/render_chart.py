@@ -126,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     from training.raytrace import LensTracer
 
     with contextlib.redirect_stdout(io.StringIO()):
-        tracer = LensTracer(ROOT / "lenses" / lens_info["file"], focus_m=lens_info["focus_m"])
+        tracer = LensTracer(ROOT / "lenses" / lens_info["file"], focus_m=lens_info["focus_m"],
+                            sensor_res=tuple(lens_info["sensor_resolution"]))  # a .zmx carries no pixel grid
     chart = test_chart(width, height)
     print(f"{model.meta.model}@{model.meta.version}: {width}x{height} chart at {args.depth} m, grid {nx}x{ny}, "
           f"kernel {ks}, wavelengths {wavelengths} nm, {args.threads} torch thread(s)")
