@@ -59,7 +59,7 @@ def run(bench: Bench, log=print) -> list[dict]:
         timing = throughput(lambda: _trace(bench, points, p.raytrace_ks, spp), batch, repeats=p.raytrace_repeats,
                             warmup=0)
         start = time.perf_counter()
-        pred = _trace(bench, bench.conditions, k, spp)
+        pred = _trace(bench, bench.conditions, bench.window, spp)  # on the reference's whole-PSF window
         accuracy_s = time.perf_counter() - start
         row = {
             "method": f"DeepLens ray trace, spp {spp}", "kind": "raytrace", "spp": spp,

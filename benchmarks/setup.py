@@ -17,6 +17,7 @@ from training.evaluate import evaluation_conditions
 from training.predictors import evaluation_columns
 from training.psf_metrics import all_errors, summarize
 from training.raytrace import LensTracer
+from training.evaluate import embed
 from training.reference import converged_reference
 
 from .profiles import Profile
@@ -40,12 +41,16 @@ class Bench:
     tracer: LensTracer
     columns: list[str]  # of ``conditions``: the model's, plus azimuth last for a meridional model
     conditions: np.ndarray  # [N, len(columns)] held-out conditions
-    reference: np.ndarray  # [N, k, k] converged ray trace at the model's kernel size
+    reference: np.ndarray  # [N, w, w] converged ray trace on the whole-PSF window (w = window >= k)
     reference_info: dict
 
     @property
     def kernel_size(self) -> int:
         return self.manifest.kernel_size
+
+    @property
+    def window(self) -> int:
+        return self.reference.shape[-1]
 
     def model_input(self, conditions: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Held-out rows (or ``conditions`` in the same columns) -> (model conditions [N, C] float32,
@@ -61,6 +66,8 @@ class Bench:
     def score(self, pred: np.ndarray) -> dict:
         """Errors of PSFs predicted at ``self.conditions`` against the reference (mean and p90)."""
         pred = np.asarray(pred, dtype=np.float32)
+        if pred.shape[-1] < self.window:  # a kernel is scored whole: what it leaves out counts as error
+            pred = embed(pred, self.window)
         assert pred.shape == self.reference.shape, f"predicted {pred.shape}, reference {self.reference.shape}"
         return {"points": len(pred), **summarize(all_errors(pred, self.reference))}
 
@@ -115,12 +122,14 @@ def load(store_root: Path | None, name: str | None, version: str | None, profile
     conditions = evaluation_conditions(cfg.model_copy(update={"evaluation": evaluation}))[0]
     columns = evaluation_columns(cfg.conditions.names())
     started = time.perf_counter()
-    reference = converged_reference(tracer, conditions, ks=manifest.kernel_size, rays=profile.reference_rays,
+    # the window the model's own evaluation used (older manifests without sizing: the kernel itself)
+    window = manifest.sizing.reference_window if manifest.sizing is not None else manifest.kernel_size
+    reference = converged_reference(tracer, conditions, ks=window, rays=profile.reference_rays,
                                     repeats=profile.reference_repeats, cache_dir=cache / "references",
                                     progress=progress, columns=columns)
     info = {
         "rays_per_point": profile.reference_rays, "independent_traces": profile.reference_repeats,
-        "kernel_size": manifest.kernel_size, "points": len(conditions),
+        "kernel_size": manifest.kernel_size, "window": window, "points": len(conditions),
         "grid_field_depth_wavelength": list(profile.grid), "columns": columns,
         "azimuth": "one per (field, wavelength) row of depths, as in training.evaluate",
         "seconds_incl_cache": round(time.perf_counter() - started, 2),
