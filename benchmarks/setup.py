@@ -17,7 +17,7 @@ from training.evaluate import evaluation_conditions
 from training.predictors import evaluation_columns
 from training.psf_metrics import all_errors, summarize
 from training.raytrace import LensTracer
-from training.evaluate import embed
+from training.psf_metrics import embed
 from training.reference import converged_reference
 
 from .profiles import Profile

@@ -15,10 +15,10 @@ import pytest
 
 from tests.conftest import run_cli
 from training.config import ConfigError, load_config
-from training.evaluate import embed, energy_outside, evaluate
+from training.evaluate import evaluate
 from training.prescription import LensFileError, check_lens_file, zemax_surfaces
 from training.probe import MIN_ENERGY_KEPT
-from training.psf_metrics import rel_l1
+from training.psf_metrics import embed, energy_outside, rel_l1
 from training.raytrace import LensTracer
 from training.sizing import size_run
 

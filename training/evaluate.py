@@ -21,7 +21,7 @@ from models_store import Store, StoreError, default_store_root, rotate_psfs
 from .config import ConfigError, RunConfig, load_config
 from .figures import error_maps
 from .predictors import Predictor, evaluation_columns, load_predictor, predict_oriented
-from .psf_metrics import all_errors, rel_l1, summarize
+from .psf_metrics import all_errors, embed, energy_outside, rel_l1, summarize
 from .raytrace import LensTracer
 from .reference import converged_reference, held_out_grid
 from .sizing import size_run
@@ -115,28 +115,13 @@ def evaluate(cfg: RunConfig, predictor: Predictor, tracer: LensTracer, out_dir: 
     fields = grid[: nf * nd : nd, 0]
     depths = grid[:nd, 1]
     maps = {name: errs["rel_l1"].reshape(shape).mean(axis=0) for name, errs in errors.items()}
-    maps["energy outside kernel"] = outside.reshape(shape).max(axis=0)
+    maps["energy outside kernel (max over wavelengths)"] = outside.reshape(shape).max(axis=0)
     error_maps(maps, fields, depths, f"{predictor.name}: whole-PSF relative L1 vs a {e.rays}-ray reference on a "
                f"{window} px window (kernel {ks} px; mean over {nw} wavelengths)", out_dir / "error_maps.png")
     (out_dir / "evaluation.json").write_text(json.dumps(
         {**card, "conditions": grid.tolist(), "per_point_energy_outside_kernel": outside.tolist(),
          "per_point_rel_l1": {k: v["rel_l1"].tolist() for k, v in errors.items()}}, indent=2))
     return card
-
-
-def embed(psf: np.ndarray, window: int) -> np.ndarray:
-    """[N, k, k] kernels, centred in zero [N, window, window] (window - k is even)."""
-    k = psf.shape[-1]
-    pad = (window - k) // 2
-    assert pad >= 0 and 2 * pad + k == window, f"kernel {k} does not centre in a {window} px window"
-    return np.pad(psf, ((0, 0), (pad, pad), (pad, pad)))
-
-
-def energy_outside(ref: np.ndarray, ks: int) -> np.ndarray:
-    """Fraction of each whole-window PSF that falls outside its centred ks x ks kernel."""
-    pad = (ref.shape[-1] - ks) // 2
-    inside = ref[:, pad: pad + ks, pad: pad + ks].sum(axis=(-2, -1))
-    return 1.0 - inside / ref.sum(axis=(-2, -1))
 
 
 def _finite_mean(values: np.ndarray) -> float | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -16,7 +17,7 @@ from .psf_metrics import rel_l1  # noqa: E402
 def comparison_figure(pred: np.ndarray, ref: np.ndarray, fields, depths, title: str, path: Path) -> None:
     """pred/ref [len(fields) * len(depths), k, k], field-major. Each cell: prediction | ray trace | |error|."""
     nf, nd = len(fields), len(depths)
-    fig, axes = plt.subplots(nf, 3 * nd, figsize=(1.8 * 3 * nd, 1.9 * nf), squeeze=False)
+    fig, axes = plt.subplots(nf, 3 * nd, figsize=(1.8 * 3 * nd, 1.9 * nf + 0.4), squeeze=False, layout="constrained")
     for i in range(nf):
         for j in range(nd):
             n = i * nd + j
@@ -31,7 +32,6 @@ def comparison_figure(pred: np.ndarray, ref: np.ndarray, fields, depths, title: 
             axes[i, 3 * j + 2].set_xlabel(f"relL1 {rel_l1(pred[n], ref[n]):.3f}", fontsize=7)
         axes[i, 0].set_ylabel(f"field {fields[i]:.2f}", fontsize=8)
     fig.suptitle(title + " (same colour scale per triple)", fontsize=9)
-    fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
 
@@ -39,7 +39,8 @@ def comparison_figure(pred: np.ndarray, ref: np.ndarray, fields, depths, title: 
 def error_maps(maps: dict[str, np.ndarray], fields, depths, title: str, path: Path) -> None:
     """One heat map per method: mean relative L1 over field (rows) x depth (columns)."""
     vmax = max(float(m.max()) for m in maps.values())
-    fig, axes = plt.subplots(1, len(maps), figsize=(3.2 * len(maps), 3.0), squeeze=False)
+    # constrained layout keeps the (wrapped) figure title clear of the two-line panel titles
+    fig, axes = plt.subplots(1, len(maps), figsize=(3.2 * len(maps), 3.4), squeeze=False, layout="constrained")
     for ax, (label, grid) in zip(axes[0], maps.items(), strict=True):
         im = ax.imshow(grid, cmap="viridis", vmin=0, vmax=vmax, aspect="auto")
         ax.set_title(f"{label}\nmean {grid.mean():.3f}", fontsize=8)
@@ -49,7 +50,7 @@ def error_maps(maps: dict[str, np.ndarray], fields, depths, title: str, path: Pa
         for (r, c), v in np.ndenumerate(grid):
             ax.text(c, r, f"{v:.3f}", ha="center", va="center", fontsize=6, color="w")
     axes[0, 0].set_ylabel("field", fontsize=8)
-    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="relative L1")
-    fig.suptitle(title, fontsize=9)
-    fig.savefig(path, dpi=80, bbox_inches="tight")
+    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="relative L1 (energy fraction)")
+    fig.suptitle(textwrap.fill(title, 40 * len(maps)), fontsize=9)
+    fig.savefig(path, dpi=80)
     plt.close(fig)

@@ -71,3 +71,18 @@ def summarize(errors: dict[str, np.ndarray]) -> dict[str, float]:
         out[f"{name}_mean"] = float(np.mean(values))
         out[f"{name}_p90"] = float(np.percentile(values, 90))
     return out
+
+
+def embed(psf: np.ndarray, window: int) -> np.ndarray:
+    """[N, k, k] kernels, centred in zero [N, window, window] (window - k is even)."""
+    k = psf.shape[-1]
+    pad = (window - k) // 2
+    assert pad >= 0 and 2 * pad + k == window, f"kernel {k} does not centre in a {window} px window"
+    return np.pad(psf, ((0, 0), (pad, pad), (pad, pad)))
+
+
+def energy_outside(ref: np.ndarray, ks: int) -> np.ndarray:
+    """Fraction of each whole-window PSF that falls outside its centred ks x ks kernel."""
+    pad = (ref.shape[-1] - ks) // 2
+    inside = ref[:, pad: pad + ks, pad: pad + ks].sum(axis=(-2, -1))
+    return 1.0 - inside / ref.sum(axis=(-2, -1))

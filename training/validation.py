@@ -11,7 +11,7 @@ from .config import RunConfig
 from .datasets import sample_conditions
 from .figures import comparison_figure
 from .predictors import Predictor, evaluation_columns, predict_oriented
-from .psf_metrics import all_errors, summarize
+from .psf_metrics import all_errors, embed, summarize
 from .raytrace import LensTracer
 from .reference import converged_reference
 
@@ -20,17 +20,19 @@ FIGURE_AZIMUTH = 30.0  # off the meridian and off the axes, where orientation mi
 
 
 class Validator:
-    """Held-out conditions drawn with their own seed, traced once at validation.spp (cached on disk)."""
+    """Held-out conditions drawn with their own seed, traced once at validation.spp (cached on disk) on
+    the whole-PSF window (evaluation.window), so what the kernel leaves out counts as error."""
 
     def __init__(self, cfg: RunConfig, tracer: LensTracer, *, progress: bool = True) -> None:
-        self.cfg, v, d = cfg, cfg.validation, cfg.data
+        self.cfg, v = cfg, cfg.validation
+        self.window = int(cfg.evaluation.window)
         rng = np.random.default_rng(cfg.seed + 1_000_003)
         names = cfg.conditions.names()
         self.columns = evaluation_columns(names)
         self.conditions = sample_conditions(cfg, v.samples, rng, block=max(1, v.samples // 8))
         if "azimuth" not in names:  # a meridional model is validated off the meridian too, as served
             self.conditions = np.concatenate([self.conditions, rng.uniform(0, 90, (v.samples, 1))], 1)
-        self.reference = converged_reference(tracer, self.conditions, ks=d.kernel_size, rays=v.spp, repeats=1,
+        self.reference = converged_reference(tracer, self.conditions, ks=self.window, rays=v.spp, repeats=1,
                                              cache_dir=cfg.evaluation.cache_dir, progress=progress,
                                              columns=self.columns)
         r = cfg.conditions
@@ -40,17 +42,17 @@ class Validator:
         wl = 0.5 * (r.wavelength.min + r.wavelength.max)
         az = FIGURE_AZIMUTH if r.azimuth is None else min(max(FIGURE_AZIMUTH, r.azimuth.min), r.azimuth.max)
         self.figure_conditions = np.array([[f, z, wl, *extra, az] for f in self.fields for z in self.depths])
-        self.figure_reference = converged_reference(tracer, self.figure_conditions, ks=d.kernel_size, rays=v.spp,
+        self.figure_reference = converged_reference(tracer, self.figure_conditions, ks=self.window, rays=v.spp,
                                                     repeats=1, cache_dir=cfg.evaluation.cache_dir, progress=progress,
                                                     columns=self.columns)
 
     def run(self, predictor: Predictor, out_dir: Path, tag: str) -> dict:
-        pred = predict_oriented(predictor, self.conditions)
+        pred = embed(predict_oriented(predictor, self.conditions), self.window)
         metrics = summarize(all_errors(pred, self.reference))
         metrics["reference_spp"] = self.cfg.validation.spp
         out_dir.mkdir(parents=True, exist_ok=True)
         figure = out_dir / f"{tag}.png"
-        comparison_figure(predict_oriented(predictor, self.figure_conditions), self.figure_reference,
+        comparison_figure(embed(predict_oriented(predictor, self.figure_conditions), self.window), self.figure_reference,
                           self.fields, self.depths,
                           f"{predictor.name} {tag}: predicted vs ray-traced at azimuth {self.figure_conditions[0, -1]:.0f} deg",
                           figure)
