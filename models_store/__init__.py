@@ -7,6 +7,7 @@ from .conditions import ConditionError, resolve_conditions, rotate_psfs
 from .manifest import GRAPH_ROLES, ConditionSpec, GraphSpec, LensInfo, Manifest, TrainingSummary
 from .store import (
     DEFAULT_ALIAS,
+    NAME_PATTERN,
     IntegrityError,
     NotFoundError,
     Store,
@@ -19,6 +20,7 @@ from .store import (
 __all__ = [
     "DEFAULT_ALIAS",
     "GRAPH_ROLES",
+    "NAME_PATTERN",
     "ConditionError",
     "ConditionSpec",
     "GraphSpec",

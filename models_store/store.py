@@ -30,7 +30,9 @@ MANIFEST_FILE = "manifest.json"
 DEFAULT_ALIAS = "latest"
 # mkstemp/mkdtemp make owner-only entries; a server running as another user (a container) must read them
 _FILE_MODE, _DIR_MODE = 0o644, 0o755
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# model names, aliases and file names (also stated in the server's OpenAPI document)
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+_NAME_RE = re.compile(NAME_PATTERN)
 
 
 class StoreError(Exception):

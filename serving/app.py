@@ -10,21 +10,25 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI
+from functools import partial
+
+from fastapi import FastAPI
 
 from models_store import Store
 
 from .batcher import Batcher
 from .cache import AnswerCache
-from .deps import Server, require_api_key
+from .deps import Server
 from .errors import install_error_handlers
 from .fastpath import PSFFastPath
 from .limits import BodyLimitMiddleware
-from .metrics import Metrics, MetricsMiddleware, Receive, Scope, Send
+from .metrics import ASGIApp, Metrics, MetricsMiddleware, Receive, Scope, Send
+from .openapi import openapi_document
 from .registry import Registry
 from .reload import start_polling
 from .routes import batch, health, interpolate, latent, models, psf
 from .routes import metrics as metrics_route
+from .security import guarded
 from .settings import Settings, get_settings
 
 DESCRIPTION = """PSFs of a lens from a trained surrogate model, in physical units.
@@ -63,14 +67,15 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 class PSFApp(FastAPI):
-    """FastAPI, with plain ``GET /psf`` queries answered before any of its layers (fastpath.py);
-    everything else, and every query the fast path hands back, takes the usual way."""
+    """FastAPI with layers in front of all of its own (``front``): CORS and the API key when configured
+    (security.py), then plain ``GET /psf`` queries answered at once (fastpath.py); everything else,
+    and every query the fast path hands back, takes the usual way."""
 
-    fast_path: PSFFastPath | None = None
+    front: ASGIApp | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.fast_path is not None and scope["type"] == "http" and scope["path"] == "/psf":
-            await self.fast_path(scope, receive, send)
+        if self.front is not None:
+            await self.front(scope, receive, send)
         else:
             await super().__call__(scope, receive, send)
 
@@ -84,14 +89,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics = Metrics()
     install_error_handlers(app)
-    app.include_router(health.router)
-    protected = [Depends(require_api_key)]
-    for router in (psf.router, batch.router, interpolate.router, latent.router, models.router,
+    for router in (health.router, psf.router, batch.router, interpolate.router, latent.router, models.router,
                    metrics_route.router):
-        app.include_router(router, dependencies=protected)
+        app.include_router(router)
     # the last added runs first: count and time every request, including those refused for size
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    if settings.fast_path:
-        app.fast_path = PSFFastPath(app.full, app.state)
+    app.openapi = partial(openapi_document, app)  # type: ignore[method-assign]
+    inner: ASGIApp = PSFFastPath(app.full, app.state) if settings.fast_path else app.full
+    front = guarded(inner, settings, metrics)
+    app.front = front if front is not app.full else None
     return app

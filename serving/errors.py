@@ -15,11 +15,31 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from models_store import ConditionError
 
 from .limits import LimitExceeded, Overloaded
 from .registry import InvalidReference, ModelNotFound, ModelUnavailable
+
+class ErrorBody(BaseModel):
+    """The body of every error answer (401, 404, 413, 503, ...)."""
+
+    detail: str = Field(description="what was wrong, the value, and what is allowed")
+
+
+class FieldError(BaseModel):
+    loc: list[str] = Field(description="where: query or body, then the parameter's name")
+    msg: str
+    type: str | None = None
+    input: Any = None
+
+
+class ValidationErrorBody(ErrorBody):
+    """The body of a 422: one line for people, and each refused parameter."""
+
+    errors: list[FieldError]
+
 
 # pydantic's wording for the types our parameters use, said the way the rest of our messages are
 _PHRASES = {

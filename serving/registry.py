@@ -173,7 +173,8 @@ class Registry:
 
     def model_name(self, name: str | None, *, block: bool = True) -> str:
         """The model a query means: the one named, else the configured default, else the first."""
-        name = name or self.default_model
+        if name is None:  # an empty name is not "the default": it is refused below
+            name = self.default_model
         if name is None:
             if not self.snapshot.versions:
                 self._miss(block)
