@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -31,6 +32,7 @@ from .routes import metrics as metrics_route
 from .security import guarded
 from .settings import Settings, get_settings
 
+log = logging.getLogger(__name__)
 DESCRIPTION = """PSFs of a lens from a trained surrogate model, in physical units.
 
 Positions: `field` (fraction of the sensor half-diagonal) with `azimuth` (degrees, 0 = +x,
@@ -50,6 +52,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # loaded before the port opens: small models load in well under a second, and every later
     # request then finds its model ready
     await asyncio.to_thread(registry.refresh)
+    if not registry.ready:  # not fatal: /readyz says why until a model is published
+        log.warning("not ready: %s", registry.why_not_ready())
     batcher = Batcher(metrics, enabled=settings.microbatch, max_rows=settings.microbatch_max,
                       max_delay_s=settings.microbatch_delay_ms / 1000, max_pending=settings.max_queue,
                       retry_after_s=settings.retry_after_s, threads=settings.compute_threads)
