@@ -17,6 +17,7 @@ from fastapi import FastAPI
 
 from models_store import Store
 
+from .accesslog import AccessLog
 from .batcher import Batcher
 from .cache import AnswerCache
 from .deps import Server
@@ -59,9 +60,14 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
                       retry_after_s=settings.retry_after_s, threads=settings.compute_threads)
     app.state.server = Server(settings, registry, batcher, AnswerCache(settings.cache_bytes, metrics), metrics)
     poller = start_polling(registry, settings.reload_interval_s)
+    access_log: AccessLog | None = app.state.access_log
+    if access_log is not None:
+        access_log.start()
     try:
         yield
     finally:
+        if access_log is not None:
+            access_log.close()
         # uvicorn runs this after in-flight requests have drained (or graceful_timeout_s passed)
         if poller is not None:
             poller.cancel()
@@ -71,8 +77,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 class PSFApp(FastAPI):
-    """FastAPI with layers in front of all of its own (``front``): CORS and the API key when configured
-    (security.py), then plain ``GET /psf`` queries answered at once (fastpath.py); everything else,
+    """FastAPI with layers in front of all of its own (``front``): the access log (accesslog.py),
+    CORS and the API key when configured (security.py), then plain ``GET /psf`` queries answered at once (fastpath.py); everything else,
     and every query the fast path hands back, takes the usual way."""
 
     front: ASGIApp | None = None
@@ -102,5 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.openapi = partial(openapi_document, app)  # type: ignore[method-assign]
     inner: ASGIApp = PSFFastPath(app.full, app.state) if settings.fast_path else app.full
     front = guarded(inner, settings, metrics)
+    app.state.access_log = AccessLog(front) if settings.access_log else None
+    front = app.state.access_log or front
     app.front = front if front is not app.full else None
     return app

@@ -35,7 +35,8 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     workers: int = Field(default=1, ge=1, description="uvicorn worker processes (python -m serving only)")
     log_level: LogLevel = "info"
-    access_log: bool = Field(default=True, description="log one line per request (uvicorn's access log)")
+    access_log: bool = Field(default=True, description="write one line per request to stdout (serving/"
+                             "accesslog.py: queued, and written by a thread in batches)")
     default_model: str | None = Field(
         default=None, description="model answering queries that name none (default: first alphabetically)"
     )
