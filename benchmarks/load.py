@@ -11,8 +11,8 @@ Starts ``python -m serving`` on 127.0.0.1 (its default settings, so the access l
 2. locust (headless, ``benchmarks/locustfile.py``): the request mix (single, batch 64, grid 8 x 6,
    interpolate 8) at N users: req/s and p50 / p99 per route, answers by status, every 200 checked
    to be a valid PSF array and every 503 to carry Retry-After;
-3. ``AsyncPSFClient`` with N concurrent ``psf()`` calls: PSFs/s against wrk's req/s of step 1, and
-   its answers against the in-process model.
+3. ``AsyncPSFClient`` with N concurrent ``psf()`` calls: PSFs/s against wrk's req/s of step 1 (and
+   with ``coalesce=False``), and its answers against the in-process model.
 
 ``--quick`` (the test suite's smoke run, under 20 s): only step 2, a few seconds, with a small
 admission queue so that deliberate 503s are part of what is checked. Writes ``load.json`` to ``--out``
@@ -63,11 +63,13 @@ def wrk(port: int, targets: list[str], connections: int, seconds: float, workdir
     script.write_text(_WRK_LUA.format(queries="{" + ",".join(json.dumps(t) for t in targets) + "}",
                                       offset=offset))
     threads = max(1, min(2, os.cpu_count() or 1))
-    proc = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
+    proc = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
                            "-s", str(script), f"http://127.0.0.1:{port}"],
                           capture_output=True, text=True, timeout=seconds + 60)
     out = proc.stdout
-    percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
+    if "Requests/sec:" not in out:
+        raise RuntimeError(f"wrk failed (exit {proc.returncode}): {out[-1500:]} {proc.stderr[-1500:]}")
+    percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.M))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     sockets = re.search(r"Socket errors: (.*)$", out, re.M)
     return {"req_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
@@ -98,7 +100,8 @@ def locust_mix(port: int, manifest: Any, users: int, seconds: float, max_request
 
 
 # -- the Python client ----------------------------------------------------------------------------
-async def client_rate(url: str, columns: dict[str, list[float]], concurrency: int, seconds: float) -> dict:
+async def client_rate(url: str, columns: dict[str, list[float]], concurrency: int, seconds: float,
+                      coalesce: bool = True) -> dict:
     from clients import AsyncPSFClient
 
     n = len(columns["field"])
@@ -116,7 +119,7 @@ async def client_rate(url: str, columns: dict[str, list[float]], concurrency: in
             count += 1
             i += concurrency
 
-    async with AsyncPSFClient(url, timeout=60.0) as client:
+    async with AsyncPSFClient(url, timeout=60.0, coalesce=coalesce) as client:
         await one(0, client, time.perf_counter() + 0.5)  # connections up, model warm
         count, start = 0, time.perf_counter()
         await asyncio.gather(*(one(w, client, start + seconds) for w in range(concurrency)))
@@ -192,7 +195,9 @@ def full_run(args: argparse.Namespace, model: OnnxModel, port: int, env: dict[st
     rate = asyncio.run(client_rate(f"http://127.0.0.1:{port}", small, args.connections, args.seconds))
     answers = rate.pop("answers")
     same = all(np.array_equal(psf, model.psf(**{k: v[i] for k, v in small.items()})[0]) for i, psf in answers.items())
-    out["client"] = {**rate, "answers_checked": len(answers), "same_answers": same}
+    alone = asyncio.run(client_rate(f"http://127.0.0.1:{port}", small, args.connections, args.seconds, False))
+    out["client"] = {**rate, "answers_checked": len(answers), "same_answers": same,
+                     "psfs_per_s_without_coalescing": alone["psfs_per_s"]}
     if isinstance(out.get("wrk"), dict):
         out["client"]["vs_wrk"] = round(rate["psfs_per_s"] / out["wrk"]["get_req_per_s"], 3)
     return out
@@ -223,7 +228,8 @@ def report(r: dict[str, Any]) -> None:
         c = r["client"]
         print(f"AsyncPSFClient, {r['connections']} concurrent psf(): {c['psfs_per_s']:.0f} PSFs/s"
               + (f" = {c['vs_wrk']:.2f} x wrk's req/s (target >= 0.5)" if "vs_wrk" in c else "")
-              + f"; {c['answers_checked']} answers equal the in-process model: {c['same_answers']}")
+              + f"; {c['answers_checked']} answers equal the in-process model: {c['same_answers']}; "
+              f"without coalescing {c['psfs_per_s_without_coalescing']:.0f} PSFs/s")
 
 
 if __name__ == "__main__":
