@@ -246,7 +246,7 @@ class OnnxModel:
         if arr.shape != (k, k):
             raise ConditionError(f"{parameter} shape", arr.shape, f"must be ({k}, {k}), the model's kernel size")
         total = float(arr.sum()) if np.isfinite(arr).all() else float("nan")
-        if not (arr.min() >= 0 and total > 0):
+        if not (arr.min() >= 0 and 0 < total < np.inf):  # a sum of huge values overflows to inf
             raise ConditionError(parameter, "<array>", "must be finite and non-negative with a positive sum")
         return (arr / total).astype(np.float32)[None]  # the graphs learned unit-sum kernels
 

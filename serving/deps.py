@@ -56,7 +56,13 @@ ServerDep = Annotated[Server, Depends(get_server)]
 
 
 def parse_query(model: type[M], request: Request) -> M:
-    """The query string as ``model``; errors are FastAPI's own 422 (loc ``query``)."""
+    """The query string as ``model``; errors are FastAPI's own 422 (loc ``query``). A parameter given
+    twice is refused rather than one of its values silently taken."""
+    params = request.query_params
+    twice = sorted({name for name in params if len(params.getlist(name)) > 1})
+    if twice:
+        raise RequestValidationError([{"type": "given_twice", "loc": ("query", name), "input": params.getlist(name),
+                                       "msg": "must be given once"} for name in twice])
     try:
         return model.model_validate(request.query_params)
     except ValidationError as exc:

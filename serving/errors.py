@@ -49,6 +49,7 @@ _PHRASES = {
     "int_type": "must be a whole number",
     "finite_number": "must be a finite number",
     "extra_forbidden": "unknown parameter (see /docs for this route's parameters)",
+    "given_twice": "given more than once; give each parameter once",
 }
 
 
@@ -70,6 +71,9 @@ def _describe(error: dict[str, Any]) -> str:
     where, name = (loc[0], ".".join(loc[1:])) if len(loc) > 1 else ("request", ".".join(loc) or "body")
     if error.get("type") == "missing":
         return f"{where} parameter {name} is required"
+    if error.get("type") == "json_invalid":  # loc holds the character where parsing stopped
+        reason = error.get("ctx", {}).get("error", "invalid JSON")
+        return f"the request body is not valid JSON: {reason} at character {name}"
     phrase = _PHRASES.get(error.get("type", "")) or re.sub(r"^Input should be", "must be",
                                                            error.get("msg", "is invalid"))
     return f"{where} parameter {name}={error.get('input')!r} is not allowed: {phrase}"

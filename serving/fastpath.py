@@ -54,7 +54,7 @@ def parse_plain_query(raw: bytes) -> dict[str, str] | None:
 
 
 def _number(text: str) -> float | None:
-    if "_" in text:  # Python reads 1_0 as 10; the route's parser does not
+    if "_" in text:  # 1_0: unusual, so the route judges it (pydantic, too, reads it as 10)
         return None
     try:
         return float(text)
