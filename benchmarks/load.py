@@ -6,8 +6,9 @@
 Starts ``python -m serving`` on 127.0.0.1 (its default settings, so the access log is on) and measures:
 
 1. ``wrk`` (when installed): distinct ``GET /psf`` queries at N connections, req/s, p50 / p99 and
-   non-2xx answers, with the access log on and off in rounds taken in turn; the log's cost is one
-   minus the median of the rounds' on / off ratios;
+   non-2xx answers and the server's CPU time per request, with the access log on and off in rounds
+   taken in turn; the log's cost is one minus the median of the rounds' on / off req/s ratios, and
+   the median extra CPU per request (steadier on a shared machine);
 2. locust (headless, ``benchmarks/locustfile.py``): the request mix (single, batch 64, grid 8 x 6,
    interpolate 8) at N users: req/s and p50 / p99 per route, answers by status, every 200 checked
    to be a valid PSF array and every 503 to carry Retry-After;
@@ -58,21 +59,35 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
 
 
-def wrk(port: int, targets: list[str], connections: int, seconds: float, workdir: Path, offset: int) -> dict:
+def _cpu_s(pid: int) -> float:
+    import psutil
+
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
+def wrk(port: int, pid: int, targets: list[str], connections: int, seconds: float, workdir: Path,
+        offset: int) -> dict:
+    """One wrk run; also the server's CPU time per answered request, which, unlike req/s, does not
+    move with what the neighbours on a shared machine are doing."""
     script = workdir / "queries.lua"
     script.write_text(_WRK_LUA.format(queries="{" + ",".join(json.dumps(t) for t in targets) + "}",
                                       offset=offset))
     threads = max(1, min(2, os.cpu_count() or 1))
+    cpu = _cpu_s(pid)
     proc = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
                            "-s", str(script), f"http://127.0.0.1:{port}"],
                           capture_output=True, text=True, timeout=seconds + 60)
     out = proc.stdout
+    cpu = _cpu_s(pid) - cpu
     if "Requests/sec:" not in out:
         raise RuntimeError(f"wrk failed (exit {proc.returncode}): {out[-1500:]} {proc.stderr[-1500:]}")
     percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.M))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     sockets = re.search(r"Socket errors: (.*)$", out, re.M)
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
     return {"req_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+            "server_cpu_us_per_request": round(cpu / max(1, requests) * 1e6, 1),
             "p50_ms": _ms(percentiles["50"]), "p99_ms": _ms(percentiles["99"]),
             "non_2xx": int(errors.group(1)) if errors else 0, "socket_errors": sockets.group(1) if sockets else None}
 
@@ -157,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             result["mix"] = locust_mix(port, model.manifest, args.connections, args.seconds, args.max_requests,
                                        workdir)
             if not args.quick:
-                result |= full_run(args, model, port, env, workdir)
+                result |= full_run(args, model, proc.pid, port, env, workdir)
         finally:
             stop_server(proc)
     finally:
@@ -168,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def full_run(args: argparse.Namespace, model: OnnxModel, port: int, env: dict[str, str], workdir: Path) -> dict:
+def full_run(args: argparse.Namespace, model: OnnxModel, pid: int, port: int, env: dict[str, str],
+             workdir: Path) -> dict:
     out: dict[str, Any] = {}
     rng = np.random.default_rng(0)
     columns = random_conditions(model.manifest, 20000, rng)
@@ -182,13 +198,16 @@ def full_run(args: argparse.Namespace, model: OnnxModel, port: int, env: dict[st
         try:
             rounds = []
             for r in range(args.rounds):  # in turn, so drift on a shared machine hits both alike
-                on = wrk(port, targets, args.connections, args.seconds, workdir, offset=2 * r * 5000)
-                off = wrk(quiet_port, targets, args.connections, args.seconds, workdir, offset=(2 * r + 1) * 5000)
+                on = wrk(port, pid, targets, args.connections, args.seconds, workdir, offset=2 * r * 5000)
+                off = wrk(quiet_port, quiet_proc.pid, targets, args.connections, args.seconds, workdir,
+                          offset=(2 * r + 1) * 5000)
                 rounds.append({"log_on": on, "log_off": off})
         finally:
             stop_server(quiet_proc)
         ratios = [r["log_on"]["req_per_s"] / r["log_off"]["req_per_s"] for r in rounds]
+        cpu = [r["log_on"]["server_cpu_us_per_request"] / r["log_off"]["server_cpu_us_per_request"] for r in rounds]
         out["wrk"] = {"rounds": rounds, "access_log_cost": round(1 - statistics.median(ratios), 3),
+                      "access_log_cpu_cost": round(statistics.median(cpu) - 1, 3),
                       "get_req_per_s": statistics.median(r["log_on"]["req_per_s"] for r in rounds),
                       "get_p99_ms": statistics.median(r["log_on"]["p99_ms"] for r in rounds)}
     small = {k: v[:4000] for k, v in columns.items()}
@@ -220,8 +239,10 @@ def report(r: dict[str, Any]) -> None:
             for key in ("log_on", "log_off"):
                 w = rnd[key]
                 print(f"wrk GET /psf round {i + 1} {key}: {w['req_per_s']:.0f} req/s, p50 {w['p50_ms']:.1f} ms, "
-                      f"p99 {w['p99_ms']:.1f} ms, non-2xx {w['non_2xx']}, socket errors {w['socket_errors']}")
-        print(f"access log cost: {wrk_result['access_log_cost']:.1%} of GET /psf throughput (target <= 10 %)")
+                      f"p99 {w['p99_ms']:.1f} ms, non-2xx {w['non_2xx']}, socket errors {w['socket_errors']}, "
+                      f"server CPU {w['server_cpu_us_per_request']:.0f} us/request")
+        print(f"access log cost: {wrk_result['access_log_cost']:.1%} of GET /psf throughput, "
+              f"{wrk_result['access_log_cpu_cost']:.1%} more server CPU per request (target <= 10 %)")
     elif wrk_result:
         print(wrk_result)
     if "client" in r:
