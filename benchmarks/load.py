@@ -193,8 +193,7 @@ def full_run(args: argparse.Namespace, model: OnnxModel, pid: int, port: int, en
     if shutil.which("wrk") is None:
         out["wrk"] = "wrk is not installed (apt-get install wrk): no GET /psf or access-log figures"
     else:
-        quiet, _ = start_server(args.store, {**env, "PSF_ACCESS_LOG": "false"}, workdir / "quiet.log"), None
-        quiet_proc, quiet_port = quiet
+        quiet_proc, quiet_port = start_server(args.store, {**env, "PSF_ACCESS_LOG": "false"}, workdir / "quiet.log")
         try:
             rounds = []
             for r in range(args.rounds):  # in turn, so drift on a shared machine hits both alike
