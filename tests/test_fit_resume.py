@@ -13,12 +13,15 @@ from pathlib import Path
 
 from tests.conftest import ROOT, run_cli
 
-# the smallest fit that still trains, checkpoints half-way and is evaluated (~15 s on two cores)
+# the smallest fit that still trains, checkpoints half-way and is evaluated (~35 s for the three)
 STEPS = 60
 OVERRIDES = [f"train.steps={STEPS}", f"checkpoint.every={STEPS // 2}", "train.log_every=10",
              "data.train_samples=256", "data.spp=256", "validation.every=1000", "validation.samples=4",
              "validation.spp=256", "evaluation.grid=[2,2,1]", "evaluation.rays=4096", "evaluation.repeats=1",
-             "evaluation.spp_levels=[256]", "evaluation.interp_pairs=0", "publish=false", "tracking.report_to=[]"]
+             "evaluation.spp_levels=[256]", "evaluation.interp_pairs=0", "publish=false", "tracking.report_to=[]",
+             "train.threads=1"]
+# one thread everywhere: on a busy 2-core machine two threads spin against each other (seen: 200 s, not 35)
+ONE_THREAD = {"OMP_NUM_THREADS": "1"}
 
 
 def fit_args(tmp_path: Path, runs: Path, *extra: str) -> list[str]:
@@ -33,14 +36,14 @@ def final(run_dir: Path) -> tuple[dict, dict]:
 
 
 def test_a_killed_run_resumes_to_the_configured_step_and_matches_an_uninterrupted_one(tmp_path: Path) -> None:
-    whole = run_cli(*fit_args(tmp_path, tmp_path / "whole"), timeout=600)
+    whole = run_cli(*fit_args(tmp_path, tmp_path / "whole"), timeout=600, env=ONE_THREAD)
     assert whole.returncode == 0, whole.stderr[-3000:]
     (whole_dir,) = (tmp_path / "whole").iterdir()
 
     runs = tmp_path / "killed"
     log = open(tmp_path / "killed.log", "w")
     proc = subprocess.Popen([sys.executable, *fit_args(tmp_path, runs)], cwd=ROOT, stdout=log,
-                            stderr=subprocess.STDOUT, env=os.environ.copy())
+                            stderr=subprocess.STDOUT, env={**os.environ, **ONE_THREAD})
     deadline = time.monotonic() + 600
     try:  # killed once the half-way checkpoint is complete (its config is copied in last)
         while not list(runs.glob("*/checkpoints/checkpoint_0/config.yaml")):
@@ -55,7 +58,7 @@ def test_a_killed_run_resumes_to_the_configured_step_and_matches_an_uninterrupte
     (killed_dir,) = runs.iterdir()
     assert not (killed_dir / "metrics.json").exists(), "the run finished before it was killed"
 
-    resumed = run_cli(*fit_args(tmp_path, runs, "resume=latest"), timeout=600)
+    resumed = run_cli(*fit_args(tmp_path, runs, "resume=latest"), timeout=600, env=ONE_THREAD)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resuming checkpoint_0" in resumed.stdout and f"at step {STEPS // 2}" in resumed.stdout
     assert list(runs.iterdir()) == [killed_dir]  # continued in the same run folder
