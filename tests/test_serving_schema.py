@@ -64,7 +64,7 @@ def run_schemathesis(url: str, tmp_path: Path, *headers: str) -> str:
     schema.write_bytes(response.content)
     st = Path(sys.executable).with_name("st")
     args = [str(st), "--no-color", "--config-file", str(_config(tmp_path)), "run", str(schema), "--url", url,
-            "--seed", str(SEED), "--max-examples", "40", "--workers", "2", "--suppress-health-check", "all"]
+            "--seed", str(SEED), "--max-examples", "25", "--workers", "2", "--suppress-health-check", "all"]
     for header in headers:
         args += ["--header", header]
     proc = subprocess.run(args, capture_output=True, text=True, timeout=240, cwd=tmp_path)
