@@ -11,6 +11,7 @@ import httpx
 from ._api import Op
 from ._base import HTTPSource
 from ._batch import BatchPlan
+from ._coalesce import Coalescer
 from ._exceptions import PayloadTooLargeError, PSFError
 from ._http import Call, to_call
 
@@ -22,11 +23,22 @@ class AsyncPSFClient(HTTPSource):
     ...     psfs = await asyncio.gather(*(client.psf(field=f, depth=5.0, wavelength=550.0) for f in fields))
 
     Every method of :class:`PSFClient` exists here with the same arguments and returns an awaitable of
-    the same result; the constructor takes the settings of :class:`PSFClient`. Chunks of an oversized
-    ``psf_batch`` go out concurrently (after the first, which pins the version and learns the limit).
+    the same result; the constructor takes the settings of :class:`PSFClient`, and ``coalesce``
+    (default True): concurrent ``psf()`` calls go out together as one ``POST /psf/batch`` (same
+    arrays; see clients/_coalesce.py). Chunks of an oversized ``psf_batch`` go out concurrently (after
+    the first, which pins the version and learns the limit).
     """
 
     _http_class = httpx.AsyncClient
+
+    def __init__(self, *args: Any, coalesce: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._coalescer = Coalescer(lambda op: self._send(to_call(op)), self._batch) if coalesce else None
+
+    def _do(self, op: Op) -> Any:
+        if op.name == "psf" and self._coalescer is not None:
+            return self._coalescer.psf(op.args)
+        return super()._do(op)
 
     async def __aenter__(self) -> AsyncPSFClient:
         return self

@@ -15,11 +15,11 @@ from ._api import Op
 from ._arrays import PSFArray, PSFMeta, with_meta
 from ._exceptions import InvalidRequestError, PayloadTooLargeError
 
-_COLUMNS = ("field", "azimuth", "x", "y", "depth", "wavelength", "focus")
+COLUMNS = ("field", "azimuth", "x", "y", "depth", "wavelength", "focus")
 
 
 def batch_length(args: dict[str, Any]) -> int:
-    sizes = {k: int(np.size(args[k])) for k in _COLUMNS if args.get(k) is not None}
+    sizes = {k: int(np.size(args[k])) for k in COLUMNS if args.get(k) is not None}
     return max(sizes.values(), default=1)
 
 
@@ -36,7 +36,7 @@ class BatchPlan:
             self._check_columns()
 
     def _check_columns(self) -> None:
-        for name in _COLUMNS:
+        for name in COLUMNS:
             value = self.args.get(name)
             if value is not None and np.size(value) not in (1, self.n):
                 raise InvalidRequestError(f"{name} has {np.size(value)} values; give 1 or {self.n} like the "
@@ -44,7 +44,7 @@ class BatchPlan:
 
     def _slice(self, start: int, stop: int) -> Op:
         args = dict(self.args)
-        for name in _COLUMNS:
+        for name in COLUMNS:
             value = args.get(name)
             if value is not None and np.size(value) == self.n and self.n > 1:
                 args[name] = np.asarray(value).reshape(-1)[start:stop]

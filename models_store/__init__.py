@@ -7,8 +7,10 @@ from .conditions import ConditionError, resolve_conditions, rotate_psfs
 from .manifest import GRAPH_ROLES, ConditionSpec, GraphSpec, KernelSizing, LensInfo, Manifest, TrainingSummary
 from .store import (
     DEFAULT_ALIAS,
+    NAME_PATTERN,
     IntegrityError,
     NotFoundError,
+    PublishError,
     Store,
     StoreError,
     check_name,
@@ -19,6 +21,7 @@ from .store import (
 __all__ = [
     "DEFAULT_ALIAS",
     "GRAPH_ROLES",
+    "NAME_PATTERN",
     "ConditionError",
     "ConditionSpec",
     "GraphSpec",
@@ -27,6 +30,7 @@ __all__ = [
     "LensInfo",
     "Manifest",
     "NotFoundError",
+    "PublishError",
     "Store",
     "StoreError",
     "TrainingSummary",

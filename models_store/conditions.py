@@ -16,6 +16,8 @@ import numpy as np
 from .manifest import Manifest
 
 DEFAULT_AZIMUTH = 90.0
+# ranges every model shares: sensor fractions, and azimuth in degrees (the trained ranges are per manifest)
+FIXED_RANGES = {"x": (-1.0, 1.0), "y": (-1.0, 1.0), "azimuth": (-360.0, 360.0)}
 
 
 class ConditionError(ValueError):
@@ -89,8 +91,8 @@ def resolve_conditions(
     lens = manifest.lens
     if x is not None:
         xs, ys = _as_column("x", x, n), _as_column("y", y, n)
-        _check_range("x", xs, -1.0, 1.0, "")
-        _check_range("y", ys, -1.0, 1.0, "")
+        _check_range("x", xs, *FIXED_RANGES["x"], "")
+        _check_range("y", ys, *FIXED_RANGES["y"], "")
         px = xs * lens.sensor_size_mm[0] / 2
         py = ys * lens.sensor_size_mm[1] / 2
         field_arr = np.hypot(px, py) / lens.half_diagonal_mm
@@ -102,7 +104,7 @@ def resolve_conditions(
             raise ConditionError("field", None, f"give field{trained} (with optional azimuth), or x and y")
         field_arr = _as_column("field", field, n)
         az = _as_column("azimuth", DEFAULT_AZIMUTH if azimuth is None else azimuth, n)
-        _check_range("azimuth", az, -360.0, 360.0, "deg")
+        _check_range("azimuth", az, *FIXED_RANGES["azimuth"], "deg")
 
     columns = []
     for spec in manifest.conditions:

@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 
 # where the TensorRT provider keeps built engines (building one takes seconds to minutes)
 TRT_CACHE_ENV = "PSF_TRT_CACHE"
+# |z| accepted by decode: the learned prior sits near N(0, 1); far beyond it float32 overflows
+LATENT_LIMIT = 1000.0
 Provider = str | tuple[str, dict[str, Any]]
 
 
@@ -244,7 +246,7 @@ class OnnxModel:
         if arr.shape != (k, k):
             raise ConditionError(f"{parameter} shape", arr.shape, f"must be ({k}, {k}), the model's kernel size")
         total = float(arr.sum()) if np.isfinite(arr).all() else float("nan")
-        if not (arr.min() >= 0 and total > 0):
+        if not (arr.min() >= 0 and 0 < total < np.inf):  # a sum of huge values overflows to inf
             raise ConditionError(parameter, "<array>", "must be finite and non-negative with a positive sum")
         return (arr / total).astype(np.float32)[None]  # the graphs learned unit-sum kernels
 
@@ -257,6 +259,7 @@ class OnnxModel:
         arr = arr[None] if arr.ndim == 1 else arr
         if arr.ndim != 2 or arr.shape[1] != size or len(arr) == 0:
             raise ConditionError("z shape", arr.shape, f"must be [N, {size}] (N >= 1), the model's latent size")
-        if not np.isfinite(arr).all():
-            raise ConditionError("z", "<non-finite values>", "must be finite numbers")
+        if not (np.abs(arr) <= LATENT_LIMIT).all():  # NaN fails too; far beyond it the decoder overflows
+            raise ConditionError("z", "<values beyond the limit>", f"must be finite numbers within "
+                                 f"+-{LATENT_LIMIT:g} (the prior is near N(0, 1))")
         return arr.astype(np.float32)

@@ -7,7 +7,10 @@ Layout (one folder per model name)::
 
 Publishing copies into a temporary folder on the same volume, fsyncs, and renames it into place, so a
 reader sees either no version or a complete one. Every file's sha256 is in the manifest and is
-checked on load.
+checked on load. A publisher killed half-way leaves only its temporary folder (``.publish-PID-*``,
+never listed as a version); ``verify`` reports such leftovers of processes that are gone, and the
+next publish on the same machine removes them. A publish that fails (disk full, read-only store)
+raises :class:`PublishError` naming the cause and leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,7 +34,9 @@ MANIFEST_FILE = "manifest.json"
 DEFAULT_ALIAS = "latest"
 # mkstemp/mkdtemp make owner-only entries; a server running as another user (a container) must read them
 _FILE_MODE, _DIR_MODE = 0o644, 0o755
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# model names, aliases and file names (also stated in the server's OpenAPI document)
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+_NAME_RE = re.compile(NAME_PATTERN)
 
 
 class StoreError(Exception):
@@ -43,6 +49,33 @@ class NotFoundError(StoreError, LookupError):
 
 class IntegrityError(StoreError):
     """A stored file is missing, altered, or its manifest does not validate."""
+
+
+class PublishError(StoreError):
+    """A publish the file system refused (no space, read-only, permissions); nothing was published."""
+
+
+_STAGING = ".publish-"
+
+
+def _staging_prefix() -> str:
+    # whose it is: a later publish on this machine removes it once that process is gone
+    return f"{_STAGING}{socket.gethostname()}-{os.getpid()}-"
+
+
+def _is_stale(folder: Path) -> bool:
+    """A staging folder of a publisher on this machine that no longer runs."""
+    owner = folder.name[len(_STAGING):].rpartition("-")[0]  # HOST-PID, then mkdtemp's suffix
+    host, _, pid = owner.rpartition("-")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, someone else's
+        return False
+    return False
 
 
 def default_store_root() -> Path:
@@ -176,9 +209,19 @@ class Store:
                     f"manifest says {expected[:12]}..."
                 )
 
+    def stale_staging(self, name: str | None = None) -> list[Path]:
+        """Temporary folders left by publishers on this machine that were killed half-way."""
+        pattern = f"{name}/{_STAGING}*" if name else f"*/{_STAGING}*"
+        return sorted(p for p in self.root.glob(pattern) if p.is_dir() and _is_stale(p))
+
     def verify(self, name: str | None = None) -> dict[str, str]:
-        """Check every version (of one model, or all). Returns {'name@version': 'ok' | problem}."""
+        """Check every version (of one model, or all). Returns {'name@version': 'ok' | problem}, and
+        {'name/.publish-...': problem} for each leftover of an interrupted publish."""
         report: dict[str, str] = {}
+        for folder in self.stale_staging(name):
+            report[f"{folder.parent.name}/{folder.name}"] = (
+                "temporary folder of an interrupted publish (its process is gone; never served); "
+                "the next publish of this model removes it")
         for model in [name] if name else self.models():
             for version in self.versions(model):
                 key = f"{model}@{version}"
@@ -209,9 +252,23 @@ class Store:
             check_name("file name", file)
         if MANIFEST_FILE in files:
             raise ValueError(f"{MANIFEST_FILE} is written by the store, not passed in files")
+        try:
+            version, validated = self._publish_files(name, files, manifest)
+            for alias in aliases:
+                self.set_alias(name, alias, version)
+        except OSError as exc:  # disk full, read-only volume, permissions: say so, in the store's words
+            raise PublishError(f"cannot publish {name} to the store {self.root}: {exc.strerror or exc} "
+                               f"({type(exc).__name__}{', ' + exc.filename if exc.filename else ''}); "
+                               "nothing was published") from exc
+        return validated
+
+    def _publish_files(self, name: str, files: Mapping[str, str | os.PathLike[str]],
+                       manifest: Mapping[str, Any]) -> tuple[int, Manifest]:
         model_dir = self.root / name
         (model_dir / "versions").mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=model_dir, prefix=".publish-"))
+        for stale in self.stale_staging(name):
+            shutil.rmtree(stale, ignore_errors=True)
+        staging = Path(tempfile.mkdtemp(dir=model_dir, prefix=_staging_prefix()))
         try:
             staging.chmod(_DIR_MODE)
             hashes: dict[str, str] = {}
@@ -242,9 +299,7 @@ class Store:
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        for alias in aliases:
-            self.set_alias(name, alias, version)
-        return validated
+        return version, validated
 
     def set_alias(self, name: str, alias: str, version: int) -> None:
         check_name("alias", alias)

@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     options: dict[str, Any] = {"host": settings.host, "port": settings.port, "log_level": settings.log_level,
-                               "access_log": settings.access_log,
+                               "access_log": False,  # the app writes its own, off the event loop
                                "timeout_graceful_shutdown": settings.graceful_timeout_s}
     if settings.workers == 1:
         uvicorn.run(create_app(settings), **options)

@@ -7,26 +7,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI
+from functools import partial
+
+from fastapi import FastAPI
 
 from models_store import Store
 
+from .accesslog import AccessLog
 from .batcher import Batcher
 from .cache import AnswerCache
-from .deps import Server, require_api_key
+from .deps import Server
 from .errors import install_error_handlers
 from .fastpath import PSFFastPath
 from .limits import BodyLimitMiddleware
-from .metrics import Metrics, MetricsMiddleware, Receive, Scope, Send
+from .metrics import ASGIApp, Metrics, MetricsMiddleware, Receive, Scope, Send
+from .openapi import openapi_document
 from .registry import Registry
 from .reload import start_polling
 from .routes import batch, health, interpolate, latent, models, psf, v2
 from .routes import metrics as metrics_route
+from .security import guarded
 from .settings import Settings, get_settings
 
+log = logging.getLogger(__name__)
 DESCRIPTION = """PSFs of a lens from a trained surrogate model, in physical units.
 
 Positions: `field` (fraction of the sensor half-diagonal) with `azimuth` (degrees, 0 = +x,
@@ -46,14 +53,21 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # loaded before the port opens: small models load in well under a second, and every later
     # request then finds its model ready
     await asyncio.to_thread(registry.refresh)
+    if not registry.ready:  # not fatal: /readyz says why until a model is published
+        log.warning("not ready: %s", registry.why_not_ready())
     batcher = Batcher(metrics, enabled=settings.microbatch, max_rows=settings.microbatch_max,
                       max_delay_s=settings.microbatch_delay_ms / 1000, max_pending=settings.max_queue,
                       retry_after_s=settings.retry_after_s, threads=settings.compute_threads)
     app.state.server = Server(settings, registry, batcher, AnswerCache(settings.cache_bytes, metrics), metrics)
     poller = start_polling(registry, settings.reload_interval_s)
+    access_log: AccessLog | None = app.state.access_log
+    if access_log is not None:
+        access_log.start()
     try:
         yield
     finally:
+        if access_log is not None:
+            access_log.close()
         # uvicorn runs this after in-flight requests have drained (or graceful_timeout_s passed)
         if poller is not None:
             poller.cancel()
@@ -63,14 +77,15 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 class PSFApp(FastAPI):
-    """FastAPI, with plain ``GET /psf`` queries answered before any of its layers (fastpath.py);
-    everything else, and every query the fast path hands back, takes the usual way."""
+    """FastAPI with layers in front of all of its own (``front``): the access log (accesslog.py),
+    CORS and the API key when configured (security.py), then plain ``GET /psf`` queries answered at once (fastpath.py); everything else,
+    and every query the fast path hands back, takes the usual way."""
 
-    fast_path: PSFFastPath | None = None
+    front: ASGIApp | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.fast_path is not None and scope["type"] == "http" and scope["path"] == "/psf":
-            await self.fast_path(scope, receive, send)
+        if self.front is not None:
+            await self.front(scope, receive, send)
         else:
             await super().__call__(scope, receive, send)
 
@@ -84,15 +99,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics = Metrics()
     install_error_handlers(app)
-    app.include_router(health.router)
-    app.include_router(v2.health_router)
-    protected = [Depends(require_api_key)]
-    for router in (psf.router, batch.router, interpolate.router, latent.router, models.router,
-                   metrics_route.router, v2.router):
-        app.include_router(router, dependencies=protected)
+    for router in (health.router, v2.health_router, psf.router, batch.router, interpolate.router, latent.router,
+                   models.router, metrics_route.router, v2.router):
+        app.include_router(router)
     # the last added runs first: count and time every request, including those refused for size
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    if settings.fast_path:
-        app.fast_path = PSFFastPath(app.full, app.state)
+    app.openapi = partial(openapi_document, app)  # type: ignore[method-assign]
+    inner: ASGIApp = PSFFastPath(app.full, app.state) if settings.fast_path else app.full
+    front = guarded(inner, settings, metrics)
+    app.state.access_log = AccessLog(front) if settings.access_log else None
+    front = app.state.access_log or front
+    app.front = front if front is not app.full else None
     return app

@@ -1,4 +1,4 @@
-"""What the routes depend on: the server's parts (one dependency), model lookup, query models, API key.
+"""What the routes depend on: the server's parts (one dependency), model lookup, query models.
 
 Per-request cost matters here (a cached PSF is answered in well under a millisecond), so the hot GET
 routes read their query string into one pydantic model (:func:`parse_query`) instead of a FastAPI
@@ -9,13 +9,11 @@ def``: a plain ``def`` one costs a thread-pool hop per request.
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, HTTPException, Request, Security
+from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -58,7 +56,13 @@ ServerDep = Annotated[Server, Depends(get_server)]
 
 
 def parse_query(model: type[M], request: Request) -> M:
-    """The query string as ``model``; errors are FastAPI's own 422 (loc ``query``)."""
+    """The query string as ``model``; errors are FastAPI's own 422 (loc ``query``). A parameter given
+    twice is refused rather than one of its values silently taken."""
+    params = request.query_params
+    twice = sorted({name for name in params if len(params.getlist(name)) > 1})
+    if twice:
+        raise RequestValidationError([{"type": "given_twice", "loc": ("query", name), "input": params.getlist(name),
+                                       "msg": "must be given once"} for name in twice])
     try:
         return model.model_validate(request.query_params)
     except ValidationError as exc:
@@ -77,19 +81,3 @@ def query_parameters(model: type[BaseModel]) -> dict[str, Any]:
         params.append({"name": name, "in": "query", "required": name in required, "description": description,
                        "schema": prop})
     return {"parameters": params}
-
-
-_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
-                               description="required on every route but /healthz and /readyz when the "
-                               "server has an API key (PSF_API_KEY)")
-
-
-async def require_api_key(request: Request, key: Annotated[str | None, Security(_api_key_header)]) -> None:
-    expected = request.app.state.settings.api_key
-    if expected is None:
-        return
-    # compare_digest: the time taken must not hint how much of a guessed key was right. The key is
-    # never logged: uvicorn's access log holds only the request line.
-    if key is None or not hmac.compare_digest(key.encode(), expected.get_secret_value().encode()):
-        what = "missing" if key is None else "wrong"
-        raise HTTPException(status_code=401, detail=f"API key {what}: send it in the X-API-Key header")

@@ -25,6 +25,7 @@ ArrayFormat = Literal["npy", "json"]
 # 0.2 ms for 1 MiB), far cheaper than the hand-off to a thread; JSON writes every float as text.
 _THREAD_ABOVE = {"npy": 1 << 22, "json": 1 << 12}
 _PNG_MAX_WIDTH = 1024
+MODEL_HEADERS = ("X-Model", "X-Model-Version", "X-Kernel-Size", "X-Pixel-Pitch-Um")
 
 
 def model_fields(onnx: OnnxModel) -> dict[str, Any]:
@@ -35,8 +36,8 @@ def model_fields(onnx: OnnxModel) -> dict[str, Any]:
 
 def model_headers(onnx: OnnxModel) -> dict[str, str]:
     fields = model_fields(onnx)
-    return {"X-Model": fields["model"], "X-Model-Version": str(fields["version"]),
-            "X-Kernel-Size": str(fields["kernel_size"]), "X-Pixel-Pitch-Um": repr(fields["pixel_pitch_um"])}
+    values = (fields["model"], str(fields["version"]), str(fields["kernel_size"]), repr(fields["pixel_pitch_um"]))
+    return dict(zip(MODEL_HEADERS, values, strict=True))
 
 
 def check_finite(onnx: OnnxModel, arr: np.ndarray) -> None:

@@ -15,11 +15,31 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from models_store import ConditionError
 
 from .limits import LimitExceeded, Overloaded
 from .registry import InvalidReference, ModelNotFound, ModelUnavailable
+
+class ErrorBody(BaseModel):
+    """The body of every error answer (401, 404, 413, 503, ...)."""
+
+    detail: str = Field(description="what was wrong, the value, and what is allowed")
+
+
+class FieldError(BaseModel):
+    loc: list[str] = Field(description="where: query or body, then the parameter's name")
+    msg: str
+    type: str | None = None
+    input: Any = None
+
+
+class ValidationErrorBody(ErrorBody):
+    """The body of a 422: one line for people, and each refused parameter."""
+
+    errors: list[FieldError]
+
 
 # pydantic's wording for the types our parameters use, said the way the rest of our messages are
 _PHRASES = {
@@ -29,6 +49,7 @@ _PHRASES = {
     "int_type": "must be a whole number",
     "finite_number": "must be a finite number",
     "extra_forbidden": "unknown parameter (see /docs for this route's parameters)",
+    "given_twice": "given more than once; give each parameter once",
 }
 
 
@@ -50,6 +71,9 @@ def _describe(error: dict[str, Any]) -> str:
     where, name = (loc[0], ".".join(loc[1:])) if len(loc) > 1 else ("request", ".".join(loc) or "body")
     if error.get("type") == "missing":
         return f"{where} parameter {name} is required"
+    if error.get("type") == "json_invalid":  # loc holds the character where parsing stopped
+        reason = error.get("ctx", {}).get("error", "invalid JSON")
+        return f"the request body is not valid JSON: {reason} at character {name}"
     phrase = _PHRASES.get(error.get("type", "")) or re.sub(r"^Input should be", "must be",
                                                            error.get("msg", "is invalid"))
     return f"{where} parameter {name}={error.get('input')!r} is not allowed: {phrase}"

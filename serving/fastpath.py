@@ -4,8 +4,8 @@ Rendering code sends single-PSF queries by the thousand, and on a small model ea
 in FastAPI's routing, middleware and pydantic layers than in onnxruntime. The app
 (``app.PSFApp``) hands every ``GET /psf`` to :class:`PSFFastPath` first, which answers a plain
 query itself: every parameter given once and a known one, numbers that parse, ``format`` npy or
-json, the API key right when one is set, and the model loaded. The answer is made by the same parts
-as the route's (registry, answer cache, micro-batcher, ``OnnxModel``, encoders), so it is the same
+json, and the model loaded (the API key, when one is set, was checked in front of it:
+security.py). The answer is made by the same parts as the route's (registry, answer cache, micro-batcher, ``OnnxModel``, encoders), so it is the same
 bytes; ``PSF_FAST_PATH=false`` turns it off.
 
 Anything else -- a parameter missing, misspelt or out of range, a PNG preview, an unknown model, an
@@ -18,7 +18,6 @@ does in the route.
 
 from __future__ import annotations
 
-import hmac
 import time
 from typing import Any
 from urllib.parse import unquote_plus
@@ -55,7 +54,7 @@ def parse_plain_query(raw: bytes) -> dict[str, str] | None:
 
 
 def _number(text: str) -> float | None:
-    if "_" in text:  # Python reads 1_0 as 10; the route's parser does not
+    if "_" in text:  # 1_0: unusual, so the route judges it (pydantic, too, reads it as 10)
         return None
     try:
         return float(text)
@@ -76,7 +75,7 @@ class PSFFastPath:
             await self.app(scope, receive, send)
             return
         params = parse_plain_query(scope["query_string"])
-        if params is None or not self._key_ok(server, scope):
+        if params is None:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
@@ -98,14 +97,6 @@ class PSFFastPath:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
         metrics.count_request(*_ROUTE, "200", time.perf_counter() - start)
-
-    @staticmethod
-    def _key_ok(server: Server, scope: Scope) -> bool:
-        expected = server.settings.api_key
-        if expected is None:
-            return True
-        given = next((v for k, v in scope["headers"] if k == b"x-api-key"), None)
-        return given is not None and hmac.compare_digest(given, expected.get_secret_value().encode())
 
     async def _answer(self, server: Server, params: dict[str, str]) -> tuple[list[tuple[bytes, bytes]], bytes] | None:
         fmt = params.pop("format", "json")

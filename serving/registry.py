@@ -72,6 +72,7 @@ class Registry:
         self._load_lock = threading.Lock()  # load each version once
         self._refresh_lock = threading.Lock()
         self._last_refresh = 0.0
+        self._listing_error: str | None = None  # why the last look at the store failed
 
     @property
     def provider_names(self) -> list[str]:
@@ -93,7 +94,14 @@ class Registry:
         """Look at the store; load and switch to what changed. Returns True when the snapshot moved."""
         with self._refresh_lock:
             self._last_refresh = time.monotonic()
-            versions, aliases = self._listing()
+            try:
+                versions, aliases = self._listing()
+            except OSError as exc:  # unreadable store: keep serving what was loaded, and say why
+                if self._listing_error is None:
+                    log.error("cannot read the store %s: %s", self.store.root, exc)
+                self._listing_error = f"{type(exc).__name__}: {exc}"
+                return False
+            self._listing_error = None
             old = self.snapshot
             if versions == old.versions and aliases == old.aliases:
                 return False
@@ -146,6 +154,20 @@ class Registry:
         if not old.versions:
             log.info("serving %s from %s with %s", self.served() or "nothing", self.store.root, self.provider_names)
 
+    def why_not_ready(self) -> str:
+        """What a caller (and /readyz) is told while no model is served."""
+        root = self.store.root
+        if self._listing_error is not None:
+            return f"the store {root} cannot be read: {self._listing_error}"
+        if not root.exists():
+            return f"the store {root} does not exist: publish a model there (python -m training.fit CONFIG --store DIR)"
+        if not root.is_dir():
+            return f"the store {root} is not a folder"
+        if not self.snapshot.versions:
+            return f"the store {root} holds no models yet: publish one (python -m training.fit CONFIG --store DIR)"
+        reasons = "; ".join(f"{name}@{version}: {why}" for (name, version), why in sorted(self._broken.items()))
+        return f"no model in the store {root} could be loaded ({reasons or 'no version loads'})"
+
     def refresh_on_miss(self) -> bool:
         """A query named something the snapshot lacks: look again, unless we just did."""
         if time.monotonic() - self._last_refresh < _MISS_REFRESH_S:
@@ -173,13 +195,14 @@ class Registry:
 
     def model_name(self, name: str | None, *, block: bool = True) -> str:
         """The model a query means: the one named, else the configured default, else the first."""
-        name = name or self.default_model
+        if name is None:  # an empty name is not "the default": it is refused below
+            name = self.default_model
         if name is None:
             if not self.snapshot.versions:
                 self._miss(block)
             known = sorted(self.snapshot.versions)
             if not known:
-                raise ModelUnavailable(f"the store {self.store.root} holds no models")
+                raise ModelUnavailable(self.why_not_ready())
             return known[0]
         try:
             check_name("model name", name)

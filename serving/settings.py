@@ -35,13 +35,18 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     workers: int = Field(default=1, ge=1, description="uvicorn worker processes (python -m serving only)")
     log_level: LogLevel = "info"
-    access_log: bool = Field(default=True, description="log one line per request (uvicorn's access log)")
+    access_log: bool = Field(default=True, description="write one line per request to stdout (serving/"
+                             "accesslog.py: queued, and written by a thread in batches)")
     default_model: str | None = Field(
         default=None, description="model answering queries that name none (default: first alphabetically)"
     )
     api_key: SecretStr | None = Field(
-        default=None, description="when set, every route except /healthz and /readyz needs header X-API-Key"
-    )
+        default=None, description="one key, or several separated by commas (to rotate: add the new key, move "
+        "the clients, drop the old one); when set, every route but /healthz and /readyz needs header X-API-Key")
+    docs_public: bool = Field(default=False, description="with an API key set, still answer /docs, /redoc and "
+                              "/openapi.json without one (on purpose: the API's description is then public)")
+    cors_origins: str = Field(default="", description="origins a browser may call from, separated by commas "
+                              "('*' for any); empty = CORS off (no Access-Control-* headers)")
     # -- engine -----------------------------------------------------------------------------------
     prefer_gpu: bool = Field(default=True, description="use the CUDA provider when a GPU is really present")
     tensorrt: bool = Field(default=True, description="put the TensorRT provider before CUDA when it is installed")
@@ -75,6 +80,24 @@ class Settings(BaseSettings):
             raise ValueError(f"max_queue={self.max_queue} is not allowed: must be >= {largest}, the largest "
                              "request the other limits admit (max_batch, max_grid, max_steps)")
         return self
+
+    @model_validator(mode="after")
+    def _keys_are_not_blank(self) -> Settings:
+        if self.api_key is not None and not all(self.api_keys):
+            raise ValueError("api_key is not allowed: a key is empty (give one key, or several separated by "
+                             "commas, none blank)")
+        return self
+
+    @property
+    def api_keys(self) -> tuple[str, ...]:
+        """The accepted keys (empty: no key needed)."""
+        if self.api_key is None:
+            return ()
+        return tuple(key.strip() for key in self.api_key.get_secret_value().split(","))
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
 
     @property
     def max_body_bytes(self) -> int:

@@ -100,12 +100,12 @@ class ServerProcess:
 
 
 @contextmanager
-def ready_server(store: Path, *extra: str, env: dict | None = None,
-                 log_path: Path | None = None) -> Iterator[ServerProcess]:
-    """A server answering /readyz for the block, stopped after it (also when it fails to start)."""
+def ready_server(store: Path, *extra: str, env: dict | None = None, log_path: Path | None = None,
+                 wait_path: str = "/readyz") -> Iterator[ServerProcess]:
+    """A server answering ``wait_path`` for the block, stopped after it (also when it fails to start)."""
     server = ServerProcess(store, *extra, env=env, log_path=log_path)
     try:
-        server.wait("/readyz")
+        server.wait(wait_path)
         yield server
     finally:
         server.stop()
@@ -143,15 +143,18 @@ def load_npy(response: httpx.Response) -> np.ndarray:
     return np.load(io.BytesIO(response.content), allow_pickle=False)
 
 
-def republish(root: Path, name: str = "ci", aliases: tuple[str, ...] = ("latest",)) -> int:
-    """Publish the latest version's files again as a new version; returns its number."""
+def republish(root: Path, name: str = "ci", aliases: tuple[str, ...] = ("latest",), *,
+              source: Path | None = None) -> int:
+    """Publish the latest version's files (of ``source``, default ``root``) as a new version of ``root``;
+    returns its number."""
     from models_store import Store
 
-    store = Store(root)
-    manifest = store.manifest(name)
-    folder = store.version_dir(name, manifest.version)
+    origin = Store(source or root)
+    manifest = origin.manifest(name)
+    folder = origin.version_dir(name, manifest.version)
     fields = manifest.model_dump(exclude={"name", "version", "files"})
-    return store.publish(name, {file: folder / file for file in manifest.files}, fields, aliases=aliases).version
+    return Store(root).publish(name, {file: folder / file for file in manifest.files}, fields,
+                               aliases=aliases).version
 
 
 def metric(text: str, name: str, **labels: str) -> float:

@@ -3,6 +3,7 @@ a tampered version is refused while the one before keeps serving."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import threading
 import time
@@ -73,6 +74,49 @@ def test_a_new_version_is_served_without_failing_a_request(reloading_server: Ser
     assert ready["models"]["ci"] == int(new)
 
 
+def test_fifty_clients_see_no_failure_across_a_switch(reloading_server: ServerProcess, store_root: Path) -> None:
+    """50 concurrent clients query through a hot reload: every request answered, each answer names
+    the version that produced it, and no client goes back to the old version once it saw the new."""
+    old = served_version(reloading_server.url)
+    seen: list[list[tuple[int, str]]] = [[] for _ in range(50)]
+    switched = asyncio.Event()
+
+    async def client(i: int, http: httpx.AsyncClient, stop_at: float) -> None:
+        n = 0
+        while time.monotonic() < stop_at:
+            params = {**QUERY, "field": round((i * 37 + n) % 100 / 100, 2)}
+            response = await http.get("/psf", params=params)
+            seen[i].append((response.status_code, response.headers.get("x-model-version", "")))
+            n += 1
+            if switched.is_set() and len(seen[i]) > 3 and seen[i][-3][1] == new:
+                return
+
+    async def main() -> None:
+        nonlocal new
+        limits = httpx.Limits(max_connections=50, max_keepalive_connections=50)
+        async with httpx.AsyncClient(base_url=reloading_server.url, timeout=30.0, limits=limits) as http:
+            tasks = [asyncio.create_task(client(i, http, time.monotonic() + 30)) for i in range(50)]
+            try:
+                await asyncio.sleep(0.5)
+                new = str(await asyncio.to_thread(republish, store_root))
+                switched.set()
+                await asyncio.gather(*tasks)
+            finally:
+                for task in tasks:
+                    task.cancel()
+
+    new = ""
+    asyncio.run(main())
+    answers = [answer for client_answers in seen for answer in client_answers]
+    assert len(answers) >= 200 and {status for status, _ in answers} == {200}
+    assert {version for _, version in answers} == {old, new}
+    for client_answers in seen:  # each client: the old version, then the new one, never back
+        versions = [version for _, version in client_answers]
+        assert versions[-1] == new
+        first_new = versions.index(new)
+        assert set(versions[:first_new]) <= {old} and set(versions[first_new:]) == {new}
+
+
 def test_a_tampered_version_is_refused_and_the_previous_keeps_serving(
         reloading_server: ServerProcess, store_root: Path) -> None:
     good = served_version(reloading_server.url)
@@ -98,3 +142,4 @@ def test_a_moved_alias_is_followed(reloading_server: ServerProcess, store_root: 
     assert served_version(reloading_server.url, version="prod") == str(first)
     store.set_alias("ci", "prod", second)
     wait_for(lambda: served_version(reloading_server.url, version="prod") == str(second))
+

@@ -25,6 +25,6 @@ def readyz(server: ServerDep) -> Any:
         registry.refresh()
     served = registry.served()
     if not served:
-        return JSONResponse(status_code=503, content={
-            "status": "not ready", "detail": f"no model could be loaded from the store {registry.store.root}"})
+        return JSONResponse(status_code=503, content={"status": "not ready", "detail": registry.why_not_ready()},
+                            headers={"Retry-After": "5"})
     return {"status": "ready", "models": served, "providers": registry.provider_names}

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
 
 from models_store.interpolation import Method
 
 from ..deps import ServerDep
 from ..encoding import respond
 from ..limits import check_size
-from .params import ArrayFormatQuery, ModelChoice, Position, npy_responses
+from .params import ArrayFormatQuery, ModelChoice, Position, npy_responses, numbers_only
 
 router = APIRouter(tags=["latent space"])
 
@@ -24,13 +24,16 @@ class Endpoint(Position):
         default=None, description="a measured k x k PSF at this condition (row 0 = image +y, as served); its "
         "encoder mean is used as this end's latent instead of the prior mean")
 
+    _numbers = field_validator("psf", mode="before")(numbers_only)
+
 
 class InterpolateRequest(ModelChoice):
     model_config = ConfigDict(extra="forbid")
 
     start: Endpoint
     end: Endpoint
-    steps: int = Field(description="points on the path, both ends included (>= 2; at most the server's limit)")
+    steps: int = Field(description="points on the path, both ends included (>= 2; at most the server's limit, "
+                       "413 above)", json_schema_extra={"minimum": 2})
     method: Method = Field(default="linear", description="linear, or slerp (great circle) in latent space")
 
 

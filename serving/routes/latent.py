@@ -6,12 +6,14 @@ from functools import partial
 
 import numpy as np
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+
+from models_store.runtime import LATENT_LIMIT
 
 from ..deps import ServerDep
 from ..encoding import check_finite, model_fields, respond
 from ..limits import check_size
-from .params import ArrayFormatQuery, Conditions, npy_responses
+from .params import MODEL_ERRORS, ArrayFormatQuery, Conditions, npy_responses, numbers_only
 
 router = APIRouter(tags=["latent space"])
 
@@ -27,10 +29,14 @@ class LatentResponse(BaseModel):
 
 class DecodeRequest(Conditions):
     z: list[list[float]] = Field(description="latents, [N][L] (L = the model's latent_size); one row is "
-                                 "used for every condition, one condition for every row")
+                                 "used for every condition, one condition for every row; each value within "
+                                 f"+-{LATENT_LIMIT:g}")
+
+    _numbers = field_validator("z", mode="before")(numbers_only)
 
 
-@router.post("/latent", response_model=LatentResponse, summary="the prior p(z | c) of each condition")
+@router.post("/latent", response_model=LatentResponse, responses=MODEL_ERRORS,
+             summary="the prior p(z | c) of each condition")
 async def post_latent(body: Conditions, server: ServerDep) -> LatentResponse:
     rows = body.rows()
     check_size("conditions", rows, server.settings.max_batch, "PSF_MAX_BATCH")

@@ -11,6 +11,7 @@ from models_store import Manifest, StoreError
 
 from ..deps import ServerDep
 from ..registry import ModelUnavailable
+from .params import MODEL_ERRORS
 
 router = APIRouter(tags=["models"])
 
@@ -44,7 +45,8 @@ def list_models(server: ServerDep) -> list[dict[str, Any]]:
 
 
 @router.get("/models/{name}", summary="the full manifest of one version, including its evaluation card",
-            responses={404: {"description": "unknown model or version"}})
+            responses={404: MODEL_ERRORS[404], 422: {"description": "a name or alias that cannot exist"},
+                       503: {"description": "the manifest on disk cannot be read"}})
 def get_model(
     server: ServerDep,
     name: Annotated[str, Path(description="model name")],

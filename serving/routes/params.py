@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from ..encoding import NPY_MEDIA_TYPE, ArrayFormat, Format
 
@@ -31,6 +32,24 @@ ArrayFormatQuery = Annotated[ArrayFormat, Query(alias="format", description="npy
 _FORMATS = "json, npy (float32 .npy bytes) or png (a preview for people)"
 
 
+def _not_null(value: Any) -> Any:
+    """A condition is a number or left out; JSON's null is refused rather than read as 'left out'."""
+    if value is None:
+        raise PydanticCustomError("not_null", "must be a number; leave the parameter out instead of null")
+    return numbers_only(value)
+
+
+def _has_bool(value: Any) -> bool:
+    return isinstance(value, bool) or (isinstance(value, list) and any(_has_bool(v) for v in value))
+
+
+def numbers_only(value: Any) -> Any:
+    """JSON's true and false are not numbers (pydantic would read them as 1 and 0)."""
+    if _has_bool(value):
+        raise PydanticCustomError("bool_not_number", "must be numbers, not true or false")
+    return value
+
+
 def _described(name: str) -> Any:
     return Field(default=None, description=DESCRIPTIONS[name])
 
@@ -53,6 +72,8 @@ class Position(BaseModel):
     wavelength: float | None = _described("wavelength")
     focus: float | None = _described("focus")
 
+    _given = field_validator(*COLUMNS, mode="before")(_not_null)
+
     def query(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in COLUMNS}
 
@@ -71,28 +92,45 @@ class GridQuery(ModelChoice):
 
     model_config = ConfigDict(extra="forbid")
 
-    nx: int = Field(description="tiles across; tile i is centred at x = -1 + (2i + 1) / nx [1]")
-    ny: int = Field(description="tiles down; tile j is centred at y = 1 - (2j + 1) / ny [1] (row 0 is the top, +y)")
+    # minimum stated for OpenAPI; the check itself is models_store's (its message names the value as given)
+    nx: int = Field(json_schema_extra={"minimum": 1}, description="tiles across; tile i is centred at x = -1 + (2i + 1) / nx [1]; nx * ny "
+                    "at most the server's limit (413 above)")
+    ny: int = Field(json_schema_extra={"minimum": 1}, description="tiles down; tile j is centred at y = 1 - (2j + 1) / ny [1] (row 0 is the "
+                    "top, +y)")
     depth: float | None = _described("depth")
     wavelength: float | None = _described("wavelength")
     focus: float | None = _described("focus")
     fmt: Format = Field(default="npy", alias="format", description=_FORMATS + "; default npy [ny, nx, k, k]")
 
 
+# the errors of every route that computes with a model (their bodies: serving/openapi.py)
+MODEL_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "unknown model or version"},
+    413: {"description": "more conditions, cells, steps or body bytes than this server's limits"},
+    422: {"description": "a parameter is missing, not a number, or outside the trained range"},
+    503: {"description": "overloaded (see Retry-After) or the model cannot be loaded"},
+}
+
+
 def npy_responses(shape: str, *, png: bool = False) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` of a route answering arrays."""
-    content: dict[str, Any] = {NPY_MEDIA_TYPE: {}, "application/json": {}}
+    content: dict[str, Any] = {NPY_MEDIA_TYPE: {}, "application/json": {"schema": _JSON_ANSWER}}
     if png:
         content["image/png"] = {}
     return {
         200: {"content": content, "description": f"npy: a float32 {shape} .npy file with headers X-Model, "
               "X-Model-Version, X-Kernel-Size, X-Pixel-Pitch-Um; json: {model, version, kernel_size, "
               "pixel_pitch_um, psf}" + ("; png: a preview image (each kernel scaled to its peak)" if png else "")},
-        404: {"description": "unknown model or version"},
-        413: {"description": "more conditions than this server's limit"},
-        422: {"description": "a parameter is missing, not a number, or outside the trained range"},
-        503: {"description": "overloaded (see Retry-After) or the model cannot be loaded"},
+        **MODEL_ERRORS,
     }
+
+
+_JSON_ANSWER = {
+    "type": "object", "required": ["model", "version", "kernel_size", "pixel_pitch_um", "psf"],
+    "properties": {"model": {"type": "string"}, "version": {"type": "integer"}, "kernel_size": {"type": "integer"},
+                   "pixel_pitch_um": {"type": "number"},
+                   "psf": {"type": "array", "description": "the PSFs as nested lists, shaped as the npy answer"}},
+}
 
 
 def _column(name: str) -> Any:
@@ -115,6 +153,8 @@ class Conditions(ModelChoice):
     depth: Column = _column("depth")
     wavelength: Column = _column("wavelength")
     focus: Column = _column("focus")
+
+    _given = field_validator(*COLUMNS, mode="before")(_not_null)
 
     def query(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in COLUMNS}
