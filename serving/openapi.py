@@ -13,6 +13,12 @@ FastAPI's own document is the base. On top of it:
 What JSON Schema cannot state is said in the descriptions: which of ``field`` or ``x`` and ``y`` a
 position needs, that columns have equal lengths, the product ``nx * ny`` and the request-size limits.
 The document follows the default model and is made again when hot reload serves another version.
+
+The Open Inference Protocol v2 routes (``/v2/...``, routes/v2.py) answer refusals with the protocol's
+``{"error"}`` body, and say so: their name is ``<model>-<graph>`` and their version a number, their
+422 is gone (they send none), ``infer`` takes an ``InferRequest`` (JSON, or a JSON header followed by
+binary tensors); only the API key's 401 and the body limit's 413 there are ``{"detail"}`` bodies.
+Their examples are the default model's PSF graph and version, and an infer body it answers.
 """
 
 from __future__ import annotations
@@ -30,11 +36,14 @@ from models_store.runtime import LATENT_LIMIT, OnnxModel
 from .errors import ErrorBody, ValidationErrorBody
 from .registry import InvalidReference, ModelNotFound, ModelUnavailable
 from .routes.params import COLUMNS
+from .routes.v2 import V2ErrorBody
 from .security import HEADER, OPEN_PATHS
+from .v2_codec import DATATYPES, HEADER_LENGTH, InferRequest
 
 _SCHEME = "APIKeyHeader"
 _REF = "#/components/schemas/{model}"
 _VERSION_PATTERN = rf"^[0-9]+$|{NAME_PATTERN}"
+_V2_SCHEMAS = {InferRequest.__name__, *InferRequest.model_json_schema().get("$defs", {})}
 _POSITION = ("field", "azimuth", "x", "y")
 # field (with an optional azimuth), or x and y: never both, never neither
 _ONE_POSITION = [
@@ -51,6 +60,7 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
         return cached[1]
     doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
     _error_bodies(doc)
+    _v2(doc)
     if app.state.settings.api_keys:
         _security(doc)
     _names(doc)
@@ -87,6 +97,10 @@ def _nodes(schema: Any) -> Iterator[dict[str, Any]]:
             yield from _nodes(value)
 
 
+def _is_v2(path: str) -> bool:
+    return path == "/v2" or path.startswith("/v2/")
+
+
 def _properties(doc: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
     """(owner, name, schema) of every query parameter and every property of a component schema."""
     for path, operation in _operations(doc):
@@ -105,7 +119,9 @@ def _error_bodies(doc: dict[str, Any]) -> None:
         body = model.model_json_schema(ref_template=_REF)
         schemas.update(body.pop("$defs", {}))
         schemas[model.__name__] = body
-    for _, operation in _operations(doc):
+    for path, operation in _operations(doc):
+        if _is_v2(path):  # the protocol's own bodies, declared by its routes
+            continue
         if "requestBody" in operation:  # Starlette's answer to a body that is not text
             operation["responses"].setdefault("400", {"description": "the body cannot be read as JSON"})
         for status, response in operation.get("responses", {}).items():
@@ -115,6 +131,38 @@ def _error_bodies(doc: dict[str, Any]) -> None:
             if status == "503":
                 response["headers"] = {"Retry-After": {"description": "seconds to wait before asking again",
                                                        "schema": {"type": "integer", "minimum": 0}}}
+
+
+def _v2(doc: dict[str, Any]) -> None:
+    schemas = doc["components"]["schemas"]
+    body = InferRequest.model_json_schema(ref_template=_REF)
+    schemas.update(body.pop("$defs", {}))
+    schemas[InferRequest.__name__] = body
+    tensor = schemas["InputTensor"]["properties"]
+    tensor["datatype"]["enum"] = list(DATATYPES)
+    tensor["shape"]["items"]["minimum"] = 0
+    refused = {"$ref": _REF.format(model=V2ErrorBody.__name__)}
+    for path, operation in _operations(doc):
+        if not _is_v2(path):
+            continue
+        responses = operation["responses"]
+        responses.pop("422", None)  # nothing these routes take is parsed by FastAPI
+        if "503" in responses and path.endswith("/infer"):
+            responses["503"]["headers"] = {"Retry-After": {"description": "seconds to wait before asking again "
+                                                                          "(when the queue is full)",
+                                                           "schema": {"type": "integer", "minimum": 0}}}
+        if "413" in responses:
+            responses["413"]["content"] = {"application/json": {"schema": {"anyOf": [
+                refused, {"$ref": _REF.format(model=ErrorBody.__name__)}]}}}
+        if path.endswith("/infer"):
+            operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": {
+                "$ref": _REF.format(model=InferRequest.__name__)}}}, "description": (
+                    f"the inference request as JSON; with binary tensors, {HEADER_LENGTH} names the bytes of "
+                    "that JSON and each tensor's binary_data_size its bytes after it")}
+            operation.setdefault("parameters", []).append({
+                "name": HEADER_LENGTH, "in": "header", "required": False,
+                "description": "the bytes of the JSON header when binary tensors follow it in the body",
+                "schema": {"type": "integer", "minimum": 0}})
 
 
 def _security(doc: dict[str, Any]) -> None:
@@ -131,7 +179,9 @@ def _security(doc: dict[str, Any]) -> None:
 
 def _names(doc: dict[str, Any]) -> None:
     """Names as the store allows them; no null where the server refuses it."""
-    for _, name, schema in _properties(doc):
+    for owner, name, schema in _properties(doc):
+        if _is_v2(owner) or owner in _V2_SCHEMAS:  # v2 names are <model>-<graph>, tensor names the graph's
+            continue
         for node in _nodes(schema):
             if name in ("model", "name") and node.get("type") == "string":
                 node["pattern"] = NAME_PATTERN
@@ -167,6 +217,16 @@ def _model_constraints(doc: dict[str, Any], manifest: Manifest) -> None:
         if "field" in properties:  # a condition: a position, and the model's other conditions
             schema["required"] = sorted({*schema.get("required", ()), *required})
             schema["anyOf"] = _ONE_POSITION
+    for path, operation in _operations(doc):  # the served v2 models, as examples of names and versions
+        for parameter in operation.get("parameters", ()) if _is_v2(path) else ():
+            if parameter["name"] == "name":
+                parameter["example"] = f"{manifest.name}-psf"
+            elif parameter["name"] == "version":
+                parameter["example"] = str(manifest.version)
+        if _is_v2(path) and path.endswith("/infer"):  # one PSF from the middle of every trained range
+            middle = [sum(ranges[name]) / 2 for name in manifest.condition_names]
+            operation["requestBody"]["content"]["application/json"]["example"] = {"inputs": [{
+                "name": "condition", "shape": [1, len(middle)], "datatype": "FP32", "data": middle}]}
     for owner, name, schema in _properties(doc):
         if name in ranges:
             lo, hi = ranges[name]

@@ -218,7 +218,7 @@ class Registry:
     def version_number(self, name: str, version: str | int | None, *, block: bool = True) -> int:
         """A version number or alias of a known model -> the version number a query is answered with."""
         alias = DEFAULT_ALIAS if version is None else str(version)
-        if alias.isdigit():
+        if alias.isascii() and alias.isdigit():  # str.isdigit alone also takes '²', which int() refuses
             number = int(alias)
             if number not in self.snapshot.versions.get(name, ()):
                 self._miss(block)

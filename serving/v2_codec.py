@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 _NUMPY = {"FP32": "<f4", "FP64": "<f8", "FP16": "<f2", "INT64": "<i8", "INT32": "<i4"}
+DATATYPES = tuple(sorted(_NUMPY))
 
 
 class V2Error(Exception):
@@ -52,7 +53,8 @@ class InferRequest(_Loose):
 def parse_request(body: bytes, header_length: str | None) -> tuple[InferRequest, dict[str, np.ndarray]]:
     """An infer body -> (the request, every input as an array of its declared shape and type)."""
     if header_length is not None:
-        if not header_length.isdigit() or int(header_length) > len(body):
+        # ASCII digits only: str.isdigit also takes '²', which int() refuses
+        if not (header_length.isascii() and header_length.isdigit()) or int(header_length) > len(body):
             raise V2Error(f"{HEADER_LENGTH}={header_length!r} is not allowed: must be a byte count within the "
                           f"{len(body)}-byte body")
         header, binary = body[:int(header_length)], memoryview(body)[int(header_length):]

@@ -30,6 +30,7 @@ CASES = {
     "true as a number": ("POST", "/psf/batch", {"json": {**G, "field": True}}, 422, ["field", "true or false"]),
     "traversal model name": ("GET", "/psf", {"params": {**G, "model": "../../etc/passwd"}}, 422, ["model", "letters"]),
     "traversal alias": ("GET", "/psf", {"params": {**G, "version": "../1"}}, 422, ["alias '../1'"]),
+    "a digit that is not ASCII": ("GET", "/psf", {"params": {**G, "version": "\u00b2"}}, 422, ["alias '\u00b2'"]),
     "empty model name": ("POST", "/psf/batch", {"json": {**G, "model": ""}}, 422, ["model name ''"]),
     "traversal in a path": ("GET", "/models/..%2F..%2Fetc", {}, 404, ["Not Found"]),
     "huge grid": ("GET", "/psf/grid", {"params": {**GRID, "nx": 10**9, "ny": 10**9}}, 413, ["PSF_MAX_GRID"]),

@@ -25,6 +25,9 @@ _POSITIVE_REASONS = {
     "/decode": "columns and z must have equal lengths (or one row), which JSON Schema cannot state",
     "/interpolate": "a measured psf needs a finite positive sum, which JSON Schema cannot state",
 }
+# A v2 inference request must carry the tensors of the graph the path names (their names, shapes and
+# equal rows): the body's schema cannot depend on the path, so it states what every graph takes.
+_V2_INFER = ("/v2/models/{name}/infer", "/v2/models/{name}/versions/{version}/infer")
 # Sizes are checked before values (the cheaper refusal first), and the limits on a product (nx * ny)
 # or on a body's bytes cannot be stated in JSON Schema: a 413 naming the limit is the answer the
 # README promises, so these checks may see one; every other status they refuse still fails them.
@@ -52,6 +55,9 @@ def _config(tmp_path: Path) -> Path:
         lines.append("")
     lines += ["[[operations]]", 'include-path = "/psf"', f"# {_POSITIVE_REASONS['/psf']}",
               "checks.positive_data_acceptance.enabled = false", ""]
+    for path in _V2_INFER:
+        lines += ["[[operations]]", f'include-path = "{path}"', "# the graph's tensors depend on the path",
+                  "checks.positive_data_acceptance.enabled = false", ""]
     config = tmp_path / "schemathesis.toml"
     config.write_text("\n".join(lines))
     return config

@@ -84,6 +84,43 @@ def test_bad_requests_name_the_tensor_the_value_and_what_is_allowed(client):
         infer(client, "ci-psf", {"condition": CONDITIONS}, model_version="7")
 
 
+@pytest.mark.parametrize("method, path, headers, status, words", [
+    ("GET", "/v2/models/ci-psf/versions/latest", {}, 400, ["version='latest'", "numbers"]),
+    ("GET", "/v2/models/ci-psf/versions/%C2%B2/ready", {}, 400, ["version='\u00b2'"]),
+    ("POST", "/v2/models/ci-psf/infer", {"Inference-Header-Content-Length": b"\xb2"}, 400,
+     ["Inference-Header-Content-Length='\u00b2'"]),
+    ("GET", "/v2/models/ci", {}, 404, ["<model>-<graph>"]),
+    ("GET", "/v2/models/_ci-psf/config", {}, 400, ["'_ci'"]),
+], ids=["alias", "non-ASCII digit", "non-ASCII header length", "no graph", "impossible model name"])
+def test_refusals_are_v2_error_bodies(server_url, method, path, headers, status, words):
+    response = httpx.request(method, server_url + path, headers=headers, content=b"{}" if method == "POST" else None)
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    for word in words:
+        assert word in error, error
+
+
+def test_the_openapi_document_states_v2_names_versions_and_error_bodies(server_url):
+    doc = httpx.get(server_url + "/openapi.json").json()
+    refused = {"$ref": "#/components/schemas/V2ErrorBody"}
+    assert doc["components"]["schemas"]["V2ErrorBody"]["required"] == ["error"]
+    for path in [p for p in doc["paths"] if p.startswith("/v2/models/")]:
+        for operation in doc["paths"][path].values():
+            params = {p["name"]: p["schema"] for p in operation["parameters"]}
+            assert params["name"]["pattern"] == r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}-(psf|prior|decoder|encoder)$"
+            assert params.get("version", {"pattern": "^[0-9]+$"})["pattern"] == "^[0-9]+$"
+            assert ("version" in params) == ("{version}" in path)  # a path parameter, never a query one
+            assert operation["responses"]["404"]["content"]["application/json"]["schema"] == refused
+            assert "422" not in operation["responses"]
+    infer_op = doc["paths"]["/v2/models/{name}/infer"]["post"]
+    body = infer_op["requestBody"]["content"]["application/json"]
+    assert body["schema"] == {"$ref": "#/components/schemas/InferRequest"}
+    name = next(p["example"] for p in infer_op["parameters"] if p["name"] == "name")
+    answer = httpx.post(f"{server_url}/v2/models/{name}/infer", json=body["example"])  # the examples are served
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["outputs"][0]["shape"] == [1, 16, 16]
+
+
 def test_served_config_is_the_exported_config_pbtxt(client, trained_store, tmp_path):
     served = client.get_model_config("ci-psf")
     parsed = json_format.ParseDict(served, model_config_pb2.ModelConfig())  # Triton's schema, unknown keys refused
