@@ -85,4 +85,4 @@ def energy_outside(ref: np.ndarray, ks: int) -> np.ndarray:
     """Fraction of each whole-window PSF that falls outside its centred ks x ks kernel."""
     pad = (ref.shape[-1] - ks) // 2
     inside = ref[:, pad: pad + ks, pad: pad + ks].sum(axis=(-2, -1))
-    return 1.0 - inside / ref.sum(axis=(-2, -1))
+    return np.clip(1.0 - inside / ref.sum(axis=(-2, -1)), 0.0, 1.0)  # float rounding gives -0.0 for a whole PSF
