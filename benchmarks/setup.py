@@ -15,9 +15,8 @@ from models_store import Manifest, Store, sha256_file
 from training.config import RunConfig
 from training.evaluate import evaluation_conditions
 from training.predictors import evaluation_columns
-from training.psf_metrics import all_errors, summarize
+from training.psf_metrics import all_errors, embed, summarize
 from training.raytrace import LensTracer
-from training.psf_metrics import embed
 from training.reference import converged_reference
 
 from .profiles import Profile

@@ -46,7 +46,7 @@ def _parse_condition(label: str) -> tuple[float, float, float]:
 
 
 def test_auto_kernel_holds_the_whole_psf_of_a_wide_lens(wide):
-    cfg, tracer, resolved, sizing = wide
+    _, tracer, resolved, sizing = wide
     ks = resolved.data.kernel_size
     assert sizing.kernel_source == "auto" and ks > 32, ks
     assert sizing.energy_kept_min >= MIN_ENERGY_KEPT
@@ -78,7 +78,7 @@ def test_auto_rays_scale_with_the_psf(wide):
 
 
 def test_too_small_kernel_is_refused_with_the_size_needed(wide):
-    cfg, tracer, resolved, _ = wide
+    _, tracer, resolved, _ = wide
     with pytest.raises(ConfigError) as err:
         size_run(wide_config("data.kernel_size=32"), tracer)
     msg = str(err.value)
@@ -205,7 +205,7 @@ class ClippedTruth:
 
 
 def test_clipped_energy_counts_as_error_on_a_crop_made_on_purpose(wide):
-    _, tracer, resolved, _ = wide
+    _, tracer, _, _ = wide
     window = 96
     ref = tracer.psf([1.0, 1.0], [100.0, 20.0], 650.0, ks=window, spp=131072)
     for ks in (32, 48):

@@ -164,7 +164,7 @@ class LensProbe:
     def rays_for_noise(self, noise: float) -> int:
         """Rays per PSF for an expected relative-L1 ray noise of ``noise`` at the worst point."""
         s = max(p.spread for p in self.points)
-        return int(math.ceil(2.0 * s * s / (math.pi * noise * noise)))
+        return math.ceil(2.0 * s * s / (math.pi * noise * noise))
 
     def to_json(self) -> list[dict]:
         return [asdict(p) for p in self.points]

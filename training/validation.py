@@ -15,7 +15,6 @@ from .psf_metrics import all_errors, embed, summarize
 from .raytrace import LensTracer
 from .reference import converged_reference
 
-
 FIGURE_AZIMUTH = 30.0  # off the meridian and off the axes, where orientation mistakes show
 
 
