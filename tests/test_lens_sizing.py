@@ -125,22 +125,26 @@ def _json_twin_of(zmx: Path, sensor_res: tuple[int, int], out: Path) -> Path:
 def test_zemax_lens_and_its_json_twin_trace_the_same(tmp_path):
     res = (640, 480)
     twin = _json_twin_of(Path(PHONE), res, tmp_path / "twin.json")
-    zmx = LensTracer(PHONE, 1.5, sensor_res=res, seed=1)
-    js = LensTracer(twin, 1.5, seed=2)
-    assert zmx.info().pixel_pitch_um == pytest.approx(1.75, rel=1e-6)
-    assert zmx.info().focal_length_mm == pytest.approx(js.info().focal_length_mm, rel=1e-4)
-    field, depth = np.array([0.0, 1.0]), np.array([0.8, 1.5])
-    a = zmx.psf(field, depth, 550.0, ks=48, spp=16384)
-    b = js.psf(field, depth, 550.0, ks=48, spp=16384)
-    again = zmx.psf(field, depth, 550.0, ks=48, spp=16384)  # the same lens, other rays: the noise floor
-    noise = rel_l1(a, again)
-    assert (rel_l1(a, b) < 2.0 * noise + 0.01).all(), (rel_l1(a, b), noise)
+    zmx = [LensTracer(PHONE, 1.5, sensor_res=res, seed=s) for s in (1, 3)]
+    js = [LensTracer(twin, 1.5, seed=s) for s in (2, 4)]
+    assert zmx[0].info().pixel_pitch_um == pytest.approx(1.75, rel=1e-6)
+    assert zmx[0].info().focal_length_mm == pytest.approx(js[0].info().focal_length_mm, rel=1e-4)
+    field, depth = np.array([0.0, 0.6, 1.0]), np.array([0.8, 5.0, 1.5])
+
+    def traces(tracers):
+        return [t.psf(field, depth, 550.0, ks=48, spp=16384) for t in tracers]
+
+    (z0, z1), (j0, j1) = traces(zmx), traces(js)
+    # the ray noise floor: two traces of the same lens (it includes DeepLens's chief-ray jitter)
+    noise = max(rel_l1(z0, z1).mean(), rel_l1(j0, j1).mean())
+    across = 0.5 * (rel_l1(z0, j0).mean() + rel_l1(z1, j1).mean())
+    assert across < 1.5 * noise + 0.02, (across, noise)
     # and a real difference is seen: the twin with the rear asphere's conic dropped traces otherwise
     data = json.loads(twin.read_text())
     data["surfaces"][-1]["k"] = 0.0
     (tmp_path / "off.json").write_text(json.dumps(data))
     off = LensTracer(tmp_path / "off.json", 1.5).psf(field, depth, 550.0, ks=48, spp=16384)
-    assert (rel_l1(a, off) > 3.0 * noise).any()
+    assert rel_l1(z0, off).mean() > 2.0 * (1.5 * noise + 0.02), (rel_l1(z0, off), noise)
 
 
 def _edited_zmx(tmp_path: Path, old: str, new: str) -> Path:
