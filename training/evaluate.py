@@ -55,7 +55,9 @@ def evaluate(cfg: RunConfig, predictor: Predictor, tracer: LensTracer, out_dir: 
     """Errors against a reference traced on a window that holds the whole PSF (``evaluation.window``,
     resolved by training.sizing), so energy a kernel leaves out counts as error."""
     if "auto" in (cfg.evaluation.window, cfg.evaluation.rays, cfg.data.kernel_size):
-        cfg, _ = size_run(cfg, tracer)
+        # measuring a model is never refused: a kernel that clips is what the error should show
+        cfg, _ = size_run(cfg.model_copy(update={"data": cfg.data.model_copy(update={"allow_clipping": True})}),
+                          tracer)
     e, ks = cfg.evaluation, int(cfg.data.kernel_size)
     window = int(e.window)
     grid, nf, nd, nw = evaluation_conditions(cfg)
