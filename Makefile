@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 CONFIG ?= configs/quickstart.yml
 
-.PHONY: serve test venv-serve venv-dev clean
+.PHONY: serve test venv-serve venv-dev container-base clean
 
 $(PY):
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 12), f"Python 3.12 is required, found {sys.version.split()[0]} (pyenv: .python-version selects 3.12)"'
@@ -31,8 +31,13 @@ serve: venv-serve
 		|| $(PY) -m training.fit $(CONFIG)
 	$(PY) -m serving --host $(HOST) --port $(PORT)
 
-## make test: set up and run the test suite
-test: venv-dev
+# The container test builds the Dockerfile with podman from a local Debian base (no registry is
+# reachable): the tools and the base are installed once (as root), then this does nothing.
+container-base:
+	bash .ci/container-base.sh
+
+## make test: set up (the venv, podman and the container base) and run the test suite
+test: venv-dev container-base
 	$(PY) -m pytest -q
 
 clean:

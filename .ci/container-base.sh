@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # A local Debian base image with Python for the container test: no registry is needed (or reachable).
-# Idempotent: does nothing when the image is already there. Usage: .ci/container-base.sh [IMAGE]
+# Idempotent: does nothing when the tools and the image are already there. Usage: .ci/container-base.sh [IMAGE]
 set -euo pipefail
 IMAGE="${1:-localhost/psf-base:trixie}"
+# the tools themselves, from Debian's packages, when missing (needs root)
+if ! command -v podman >/dev/null || ! command -v debootstrap >/dev/null || ! command -v runc >/dev/null; then
+    apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends podman buildah debootstrap runc
+fi
 if podman image exists "$IMAGE"; then
     echo "container base $IMAGE: present"
     exit 0
