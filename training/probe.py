@@ -117,6 +117,11 @@ def kept_fraction(dx: np.ndarray, dy: np.ndarray, ks: int) -> float:
     return worst
 
 
+def ray_noise(spread: float, rays: int) -> float:
+    """Expected relative-L1 noise of one trace of ``rays`` rays of a PSF with spread S."""
+    return math.sqrt(2.0 / (math.pi * rays)) * spread
+
+
 def _spread(dx: np.ndarray, dy: np.ndarray) -> float:
     """S = sum sqrt(p) of the PSF binned on the pixel grid (nearest pixel)."""
     cells = np.stack([np.rint(dx), np.rint(dy)], axis=1).astype(np.int64)
@@ -164,7 +169,7 @@ class LensProbe:
     def rays_for_noise(self, noise: float) -> int:
         """Rays per PSF for an expected relative-L1 ray noise of ``noise`` at the worst point."""
         s = max(p.spread for p in self.points)
-        return math.ceil(2.0 * s * s / (math.pi * noise * noise))
+        return math.ceil(2.0 * s * s / (math.pi * noise * noise))  # ray_noise solved for rays
 
     def to_json(self) -> list[dict]:
         return [asdict(p) for p in self.points]

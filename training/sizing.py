@@ -18,7 +18,16 @@ from pathlib import Path
 import numpy as np
 
 from .config import ConfigError, RunConfig
-from .probe import KERNEL_MARGIN, MIN_ENERGY_KEPT, SUPPORTED_KERNELS, LensProbe, ProbePoint, probe_grid, probe_lens
+from .probe import (
+    KERNEL_MARGIN,
+    MIN_ENERGY_KEPT,
+    SUPPORTED_KERNELS,
+    LensProbe,
+    ProbePoint,
+    probe_grid,
+    probe_lens,
+    ray_noise,
+)
 from .raytrace import LensTracer
 
 PROBE_CACHE = Path(".cache") / "probes"
@@ -90,10 +99,6 @@ def probe_for(cfg: RunConfig, tracer: LensTracer, cache_dir: Path | None = PROBE
     return probe
 
 
-def _noise(spread: float, rays: int) -> float:
-    return math.sqrt(2.0 / (math.pi * rays)) * spread
-
-
 def resolve(cfg: RunConfig, probe: LensProbe) -> tuple[RunConfig, Sizing]:
     """``cfg`` with every ``auto`` replaced by a number, and the report of how. Raises ConfigError
     for an explicit kernel that drops more than 0.5 % somewhere without ``data.allow_clipping``."""
@@ -132,7 +137,7 @@ def resolve(cfg: RunConfig, probe: LensProbe) -> tuple[RunConfig, Sizing]:
         n = _round_rays(probe.rays_for_noise(noise))
         capped = cap is not None and n > cap
         n = min(n, cap) if cap is not None else n
-        reasons.append(f"{what} {n} rays: expected ray noise {_noise(spread, n):.4f} relative L1 at the widest "
+        reasons.append(f"{what} {n} rays: expected ray noise {ray_noise(spread, n):.4f} relative L1 at the widest "
                        f"PSF (S = {spread:.1f})" + (f", capped from the {noise} target by evaluation.max_rays"
                                                    if capped else f" (target {noise})"))
         return n
@@ -162,8 +167,8 @@ def resolve(cfg: RunConfig, probe: LensProbe) -> tuple[RunConfig, Sizing]:
         energy_kept_mean=round(float(kept.mean()), 6), worst_condition=worst_label, allow_clipping=d.allow_clipping,
         spp=spp, validation_spp=validation_spp, reference_rays=reference_rays, reference_window=window,
         spread_max=round(spread, 2),
-        expected_noise={"training": round(_noise(spread, spp), 4), "validation": round(_noise(spread, validation_spp), 4),
-                        "reference": round(_noise(spread, reference_rays), 4)},
+        expected_noise={what: round(ray_noise(spread, n), 4) for what, n in
+                        (("training", spp), ("validation", validation_spp), ("reference", reference_rays))},
         reasons=reasons, probe=probe.to_json())
     return resolved, sizing
 
