@@ -19,6 +19,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# A test that needs one of these (directly or through another fixture) is marked slow: the session fit
+# (minutes) or a server process. `pytest -m "not slow"` is the fast tier; `make test` runs everything.
+SLOW_FIXTURES = {"fit_result", "trained_store", "server"}
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
 
 def run_cli(*args: str, cwd: Path = ROOT, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import onnxruntime as ort
+import pytest
 import torch
 
 from models_store import Store
@@ -85,6 +86,7 @@ def test_surrogate_is_a_psf_model_not_noise(trained_store):
     assert err < 0.5 * uniform and err < sharp, (err, uniform, sharp)
 
 
+@pytest.mark.slow
 def test_bad_config_stops_before_tracing_with_the_key_named(tmp_path):
     proc = run_cli("-m", "training.fit", "configs/ci.yml", "--store", str(tmp_path), "train.stepz=3")
     assert proc.returncode == 2
@@ -92,6 +94,7 @@ def test_bad_config_stops_before_tracing_with_the_key_named(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_missing_lens_file_is_a_clear_error(tmp_path):
     proc = run_cli("-m", "training.fit", "configs/ci.yml", "--store", str(tmp_path / "s"),
                    "lens.file=lenses/nope.json", f"run_dir={tmp_path / 'runs'}")

@@ -11,6 +11,9 @@ from models_store.runtime import OnnxModel
 
 from .conftest import ROOT, run_cli
 
+# whole training runs (minutes)
+pytestmark = pytest.mark.slow
+
 # a short fit of configs/ci.yml: enough steps for two checkpoints, one thread per process on 2 cores
 SHORT = ["train.steps=40", "train.log_every=20", "checkpoint.every=20", "validation.every=40", "train.threads=1"]
 

@@ -11,7 +11,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT, run_cli
+
+# whole training runs (minutes)
+pytestmark = pytest.mark.slow
 
 # the smallest fit that still trains, checkpoints half-way and is evaluated (~35 s for the three)
 STEPS = 60

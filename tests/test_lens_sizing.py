@@ -45,6 +45,7 @@ def _parse_condition(label: str) -> tuple[float, float, float]:
     return numbers[0], numbers[1], numbers[2]
 
 
+@pytest.mark.slow
 def test_auto_kernel_holds_the_whole_psf_of_a_wide_lens(wide):
     _, tracer, resolved, sizing = wide
     ks = resolved.data.kernel_size
@@ -60,6 +61,7 @@ def test_auto_kernel_holds_the_whole_psf_of_a_wide_lens(wide):
     assert energy_outside(big, 32)[0] > 0.1  # the old 32 px kernel would have clipped it
 
 
+@pytest.mark.slow
 def test_auto_rays_scale_with_the_psf(wide):
     _, _, resolved, _ = wide
     sized = {}
@@ -89,6 +91,7 @@ def test_too_small_kernel_is_refused_with_the_size_needed(wide):
     assert allowed.data.kernel_size == 32 and sizing.allow_clipping and sizing.energy_kept_min < 0.9
 
 
+@pytest.mark.slow
 def test_fit_stops_before_any_work_on_a_clipping_kernel(tmp_path):
     runs = tmp_path / "runs"
     proc = run_cli("-m", "training.fit", "configs/ci.yml", "--store", str(tmp_path / "store"), f"lens.file={WIDE}",
@@ -122,6 +125,7 @@ def _json_twin_of(zmx: Path, sensor_res: tuple[int, int], out: Path) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_zemax_lens_and_its_json_twin_trace_the_same(tmp_path):
     res = (640, 480)
     twin = _json_twin_of(Path(PHONE), res, tmp_path / "twin.json")
@@ -208,6 +212,7 @@ class ClippedTruth:
         return self.predict(condition)
 
 
+@pytest.mark.slow
 def test_clipped_energy_counts_as_error_on_a_crop_made_on_purpose(wide):
     _, tracer, _, _ = wide
     window = 96
@@ -222,6 +227,7 @@ def test_clipped_energy_counts_as_error_on_a_crop_made_on_purpose(wide):
         np.testing.assert_allclose(rel_l1(embed(crop, window), ref), 2 * outside, rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_evaluation_card_reports_energy_outside_the_kernel(wide, tmp_path):
     _, tracer, resolved, _ = wide
     cfg = resolved.model_copy(update={
@@ -241,6 +247,7 @@ def test_evaluation_card_reports_energy_outside_the_kernel(wide, tmp_path):
     assert (tmp_path / "eval" / "error_maps.png").is_file()
 
 
+@pytest.mark.slow
 def test_lens_inspect_reports_and_recommends(tmp_path):
     png = tmp_path / "extent.png"
     proc = run_cli("-m", "training.lens", "inspect", PHONE, "--sensor-res", "640", "480", "--focus", "1.5",

@@ -66,6 +66,7 @@ def test_schedules():
     assert const(1) == pytest.approx(0.5) and const(50) == 1.0
 
 
+@pytest.mark.slow
 def test_resume_latest_continues_the_same_run(tmp_path):
     first, result = fit(tmp_path, "publish=false")
     run_dir = result["run_dir"]
@@ -77,11 +78,13 @@ def test_resume_latest_continues_the_same_run(tmp_path):
     assert resumed["metrics"]["steps"] == 30
 
 
+@pytest.mark.slow
 def test_resume_without_a_run_is_a_clear_error(tmp_path):
     proc = run_cli("-m", "training.fit", CI, *tiny(tmp_path, "resume=latest"))
     assert proc.returncode == 2 and "found no run of 'ci' with checkpoints" in proc.stderr
 
 
+@pytest.mark.slow
 def test_same_seed_same_weights_and_the_bank_is_reused(tmp_path):
     _, a = fit(tmp_path, "publish=false", "data.type=bank")
     banks = list((tmp_path / "banks").glob("bank-*.safetensors"))
@@ -97,6 +100,7 @@ def test_same_seed_same_weights_and_the_bank_is_reused(tmp_path):
     assert len(list((tmp_path / "banks").glob("bank-*.safetensors"))) == 2  # other seed, other samples
 
 
+@pytest.mark.slow
 def test_validate_only_on_checkpoint_run_and_published_model(tmp_path):
     store = tmp_path / "store"
     _, result = fit(tmp_path)
@@ -114,6 +118,7 @@ def test_validate_only_on_checkpoint_run_and_published_model(tmp_path):
     assert proc.returncode == 1 and "not in the store" in proc.stderr
 
 
+@pytest.mark.slow
 def test_focus_as_a_condition_end_to_end(tmp_path):
     store = tmp_path / "store"
     _, result = fit(tmp_path, "conditions.focus={min: 3, max: 20}", "name=focus", store=store)
