@@ -17,11 +17,12 @@ import time
 
 from starlette.middleware.cors import CORSMiddleware
 
-from .encoding import MODEL_HEADERS
+from models_store.protocol import API_KEY_HEADER, LIMIT_HEADERS, MODEL_HEADERS
+
 from .metrics import ASGIApp, Metrics, Receive, Scope, Send
 from .settings import Settings
 
-HEADER = "X-API-Key"
+HEADER = API_KEY_HEADER
 # health probes, the Open Inference Protocol's among them, answer without a key
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready"})
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
@@ -77,5 +78,5 @@ def guarded(app: ASGIApp, settings: Settings, metrics: Metrics | None = None) ->
     if origins:
         app = CORSMiddleware(app, allow_origins=origins, allow_methods=["GET", "POST"],
                              allow_headers=[HEADER, "Content-Type"],
-                             expose_headers=list(MODEL_HEADERS))
+                             expose_headers=[*MODEL_HEADERS, *LIMIT_HEADERS.values()])
     return app

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pickle
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -17,17 +16,6 @@ QUERIES = [
     {"field": 1.0, "depth": 100.0, "wavelength": 650.0, "azimuth": -120.0},
     {"x": 0.3, "y": -0.8, "depth": 4.0, "wavelength": 600.0},
 ]
-
-
-@pytest.fixture(scope="module")
-def local(trained_store: Path) -> LocalPSFModel:
-    return LocalPSFModel.from_store(trained_store, "ci")
-
-
-@pytest.fixture(scope="module")
-def client(server_url: str) -> Iterator[PSFClient]:
-    with PSFClient(server_url, timeout=30.0) as psf_client:
-        yield psf_client
 
 
 @pytest.mark.parametrize("query", QUERIES)

@@ -8,7 +8,9 @@ from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from ..encoding import NPY_MEDIA_TYPE, ArrayFormat, Format
+from models_store.protocol import DEFAULT_DTYPE, LIMIT_HEADERS, MODEL_HEADERS, NPY_MEDIA_TYPE, QUERY_COLUMNS, DType
+
+from ..encoding import ArrayFormat, Format
 
 RANGES = "within the model's trained range (see GET /models/{name})"
 DESCRIPTIONS = {
@@ -24,12 +26,23 @@ DESCRIPTIONS = {
     "model": "model name (default: the server's default model)",
     "version": "version number or alias such as prod (default: latest)",
 }
-COLUMNS = ("field", "azimuth", "x", "y", "depth", "wavelength", "focus")
+COLUMNS = QUERY_COLUMNS
+# measured on the ci and quick-start models: README.md "float16 answers"
+FLOAT16_BOUND = ("float16 rounds each value to 11 significant bits: within 2^-11 = 0.049 % of the float32 "
+                 "value (absolute error below 1e-4 for kernels that sum to 1), relative L1 error of a kernel "
+                 "below 3e-4")
+DTYPE_DESCRIPTION = (f"float32 (the default) or float16 (half the bytes): the values' type in npy and json answers "
+                     f"(png previews are unchanged); {FLOAT16_BOUND}")
 
 
 ArrayFormatQuery = Annotated[ArrayFormat, Query(alias="format", description="npy (float32 .npy bytes, the "
                                                 "default) or json")]
-_FORMATS = "json, npy (float32 .npy bytes) or png (a preview for people)"
+_FORMATS = "json, npy (.npy bytes, float32 unless dtype says otherwise) or png (a preview for people)"
+DTypeQuery = Annotated[DType, Query(description=DTYPE_DESCRIPTION)]
+
+
+def _dtype() -> Any:
+    return Field(default=DEFAULT_DTYPE, description=DTYPE_DESCRIPTION)
 
 
 def _not_null(value: Any) -> Any:
@@ -85,6 +98,7 @@ class PSFQuery(Position, ModelChoice):
     model_config = ConfigDict(extra="forbid")
 
     fmt: Format = Field(default="json", alias="format", description=_FORMATS + "; default json")
+    dtype: DType = _dtype()
 
 
 class GridQuery(ModelChoice):
@@ -101,6 +115,7 @@ class GridQuery(ModelChoice):
     wavelength: float | None = _described("wavelength")
     focus: float | None = _described("focus")
     fmt: Format = Field(default="npy", alias="format", description=_FORMATS + "; default npy [ny, nx, k, k]")
+    dtype: DType = _dtype()
 
 
 # the errors of every route that computes with a model (their bodies: serving/openapi.py)
@@ -118,9 +133,10 @@ def npy_responses(shape: str, *, png: bool = False) -> dict[int | str, dict[str,
     if png:
         content["image/png"] = {}
     return {
-        200: {"content": content, "description": f"npy: a float32 {shape} .npy file with headers X-Model, "
-              "X-Model-Version, X-Kernel-Size, X-Pixel-Pitch-Um; json: {model, version, kernel_size, "
-              "pixel_pitch_um, psf}" + ("; png: a preview image (each kernel scaled to its peak)" if png else "")},
+        200: {"content": content, "description": f"npy: a {shape} .npy file (float32, or float16 with dtype=float16 "
+              f"where offered) with headers {', '.join(MODEL_HEADERS)}; json: {{model, version, kernel_size, "
+              "pixel_pitch_um, psf}" + ("; png: a preview image (each kernel scaled to its peak)" if png else "")
+              + f". Every answer carries this server's limits in headers {', '.join(LIMIT_HEADERS.values())}"},
         **MODEL_ERRORS,
     }
 
