@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import weakref
 from typing import Any, Literal
 
 import numpy as np
@@ -40,6 +41,24 @@ def model_headers(onnx: OnnxModel) -> dict[str, str]:
     fields = model_fields(onnx)
     values = (fields["model"], str(fields["version"]), str(fields["kernel_size"]), repr(fields["pixel_pitch_um"]))
     return dict(zip(MODEL_HEADERS, values, strict=True))
+
+
+Headers = tuple[tuple[str, str], ...]
+# the headers of a model's answers in one format: the same for every answer, so made once per model
+# (weakly held: a model unloaded by a hot reload takes its entries with it)
+_HEADERS: weakref.WeakKeyDictionary[OnnxModel, dict[tuple[Format, Limits], Headers]] = weakref.WeakKeyDictionary()
+
+
+def answer_headers(onnx: OnnxModel, fmt: Format, limits: Limits) -> Headers:
+    """Content type, the model (npy, png) and the server's limits: the headers of an answer."""
+    per_model = _HEADERS.get(onnx)
+    if per_model is None:
+        per_model = _HEADERS.setdefault(onnx, {})
+    headers = per_model.get((fmt, limits))
+    if headers is None:
+        made = {"content-type": MEDIA_TYPES[fmt], **(model_headers(onnx) if fmt != "json" else {}), **limits.headers()}
+        headers = per_model[(fmt, limits)] = tuple(made.items())
+    return headers
 
 
 def is_finite(arr: np.ndarray) -> bool:
@@ -79,21 +98,21 @@ def png_bytes(arr: np.ndarray) -> bytes:
 
 
 def encode(onnx: OnnxModel, arr: np.ndarray, fmt: Format, limits: Limits, *, key: str = "psf",
-           extra: dict[str, Any] | None = None, dtype: DType = DEFAULT_DTYPE) -> tuple[bytes, dict[str, str]]:
-    """(body, headers with content-type) of the answer ``arr`` in ``fmt``; ``dtype`` applies to npy."""
-    headers = limits.headers()
-    if fmt == "json":
+           extra: dict[str, Any] | None = None, dtype: DType = DEFAULT_DTYPE) -> tuple[bytes, Headers]:
+    """(body, headers with content-type) of the answer ``arr`` in ``fmt``; ``dtype`` applies to the values
+    of npy and json answers (a PNG is a picture)."""
+    if fmt == "npy":
+        body = npy_bytes(arr, dtype)
+    elif fmt == "json":
         body = json_bytes(onnx, key, arr if dtype == DEFAULT_DTYPE else arr.astype(dtype), extra)
     else:
-        body = npy_bytes(arr, dtype) if fmt == "npy" else png_bytes(arr)
-        headers.update(model_headers(onnx))
-    headers["content-type"] = MEDIA_TYPES[fmt]
-    return body, headers
+        body = png_bytes(arr)
+    return body, answer_headers(onnx, fmt, limits)
 
 
 def _response(*args: Any, **kwargs: Any) -> Response:
     body, headers = encode(*args, **kwargs)
-    return Response(body, media_type=headers.pop("content-type"), headers=headers)
+    return Response(body, headers=dict(headers))
 
 
 async def respond(onnx: OnnxModel, arr: np.ndarray, fmt: Format, limits: Limits, *, key: str = "psf",

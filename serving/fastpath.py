@@ -25,7 +25,7 @@ from typing import Any
 from models_store import ConditionError
 
 from .deps import Server
-from .encoding import encode, is_finite
+from .encoding import Headers, encode, is_finite
 from .limits import Overloaded
 from .metrics import ASGIApp, Receive, RequestMeter, Scope, Send
 from .registry import InvalidReference, ModelNotFound, ModelUnavailable
@@ -33,6 +33,7 @@ from .routes.psf import PSFRequest, plain_psf_request, psf_answer
 
 _ROUTE = ("/psf", "GET")
 Answer = tuple[list[tuple[bytes, bytes]], bytes]
+RawHeaders = list[tuple[bytes, bytes]]
 
 
 class PSFFastPath:
@@ -79,6 +80,17 @@ class PSFFastPath:
         if not is_finite(psf):
             return None  # the route's check_finite names the model in its 500
         body, headers = encode(onnx, psf, q.fmt, server.limits, dtype=q.dtype)
-        raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-        raw.append((b"content-length", str(len(body)).encode()))
-        return raw, body
+        return [*_raw(headers), (b"content-length", str(len(body)).encode())], body
+
+
+# encoding.encode's headers as ASGI wants them (bytes, lower-case names), made once per set of headers
+_RAW_BY_HEADERS: dict[Headers, RawHeaders] = {}
+
+
+def _raw(headers: Headers) -> RawHeaders:
+    raw = _RAW_BY_HEADERS.get(headers)
+    if raw is None:
+        if len(_RAW_BY_HEADERS) > 256:  # models come and go with reloads: keep the table small
+            _RAW_BY_HEADERS.clear()
+        raw = _RAW_BY_HEADERS[headers] = [(k.lower().encode(), v.encode()) for k, v in headers]
+    return raw

@@ -9,7 +9,7 @@ what is wrong), compute or look up the PSF with :func:`psf_answer`, and encode i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import unquote_plus
 
 import numpy as np
@@ -30,8 +30,7 @@ _NAMES = frozenset((*COLUMNS, "model", "version", "format", "dtype"))
 _FORMATS = frozenset(("json", "npy", "png"))
 
 
-@dataclass(frozen=True)
-class PSFRequest:
+class PSFRequest(NamedTuple):
     """A GET /psf query: every condition column (None where not given), the model, the answer's form."""
 
     query: Query
