@@ -17,6 +17,7 @@ from tests.conftest import ServerProcess, metric, ready_server
 QUERIES = [
     {"field": 0.3, "azimuth": 200.0, "depth": 4.0, "wavelength": 520.0},
     {"x": -0.5, "y": 0.25, "depth": 20.0, "wavelength": 610.0, "model": "ci", "version": "latest"},
+    {"field": 0.8, "depth": 3.0, "wavelength": 480.0, "dtype": "float16"},
 ]
 
 
