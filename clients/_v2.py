@@ -21,6 +21,8 @@ from urllib.parse import quote
 import httpx
 import numpy as np
 
+from models_store.protocol import V2_HEADER_LENGTH as HEADER_LENGTH
+from models_store.protocol import V2_MANIFEST_PARAMETER as MANIFEST_PARAMETER
 from models_store.protocol import DType
 
 from ._api import Latent, Query, Version
@@ -28,8 +30,6 @@ from ._arrays import PSFArray, PSFMeta, with_meta
 from ._exceptions import InvalidRequestError, PSFError
 from ._http import Call
 
-HEADER_LENGTH = "Inference-Header-Content-Length"
-MANIFEST_PARAMETER = "psf_surrogate_manifest"
 # how long the manifest of "the latest version" is trusted before asking again (hot reloads move it)
 LATEST_TTL_S = 5.0
 

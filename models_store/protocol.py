@@ -6,7 +6,9 @@ import it, so a column, a header or a limit cannot be spelt two ways.
   decoding (:func:`read_npy`);
 - the response headers that describe the model (:data:`MODEL_HEADERS`) and the server's limits
   (:class:`Limits`, also listed in ``GET /models``);
-- where the kernels of an ``nx x ny`` grid sit on the sensor (:func:`tile_centres`).
+- where the kernels of an ``nx x ny`` grid sit on the sensor (:func:`tile_centres`);
+- the names the Open Inference Protocol (v2) routes add (:data:`V2_HEADER_LENGTH`,
+  :data:`V2_MANIFEST_PARAMETER`).
 
 Only numpy and the standard library: ``models_store``'s base dependencies.
 """
@@ -112,6 +114,13 @@ class Limits:
 
 LIMIT_HEADERS = {"max_batch": "X-Max-Batch-Size", "max_grid": "X-Max-Grid-Cells", "max_steps": "X-Max-Steps",
                  "max_body_bytes": "X-Max-Body-Bytes"}
+
+
+# -- the Open Inference Protocol (v2) -----------------------------------------------------------
+# length of the JSON header before the binary tensors (the binary tensor data extension)
+V2_HEADER_LENGTH = "Inference-Header-Content-Length"
+# the config parameter that carries a version's manifest (JSON) to v2 clients
+V2_MANIFEST_PARAMETER = "psf_surrogate_manifest"
 
 
 # -- grids ---------------------------------------------------------------------------------------
