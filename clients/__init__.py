@@ -6,7 +6,9 @@
 :class:`PSFArray` s (numpy arrays with ``.meta``). ``render`` blurs an image with a source's PSF grids.
 """
 
-from ._api import Latent
+from typing import TYPE_CHECKING
+
+from ._api import Latent, PSFSource
 from ._arrays import PSFArray, PSFMeta
 from ._async_client import AsyncPSFClient
 from ._client import PSFClient
@@ -52,6 +54,7 @@ __all__ = [
     "PSFClient",
     "PSFError",
     "PSFMeta",
+    "PSFSource",
     "PayloadTooLargeError",
     "RequestTimeoutError",
     "ServerError",
@@ -66,3 +69,6 @@ __all__ = [
     "resample_kernels",
     "srgb_to_linear",
 ]
+
+if TYPE_CHECKING:  # the type checker holds the blocking sources to the interface rendering code accepts
+    _SOURCES: tuple[type[PSFSource], ...] = (PSFClient, LocalPSFModel)

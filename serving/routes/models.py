@@ -12,7 +12,7 @@ from models_store import Manifest, StoreError
 
 from ..deps import ServerDep
 from ..registry import ModelUnavailable
-from .params import MODEL_ERRORS
+from .params import LIMIT_HEADERS_DOC, MODEL_ERRORS
 
 router = APIRouter(tags=["models"])
 
@@ -33,7 +33,9 @@ def _summary(manifest: Manifest) -> dict[str, Any]:
 @router.get("/models", summary="models, versions, aliases, a summary of each latest manifest, and the limits",
             description="Each entry's `limits` are this server's request limits (the same for every model: "
             "conditions per batch, grid cells, interpolation steps, body bytes); the answer's headers "
-            "carry them too, as every array answer's do.")
+            "carry them too, as every array answer's do.",
+            responses={200: {"description": "one entry per model", "headers": LIMIT_HEADERS_DOC,
+                             "content": {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}}})
 def list_models(server: ServerDep) -> JSONResponse:
     store, served = server.registry.store, server.registry.served()
     out = []

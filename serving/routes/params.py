@@ -128,6 +128,15 @@ MODEL_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+_LIMITS_MEANING = {"max_batch": "most conditions in one /psf/batch, /latent or /decode",
+                   "max_grid": "most cells (nx * ny) in one /psf/grid", "max_steps": "most steps of one /interpolate",
+                   "max_body_bytes": "largest request body [bytes]"}
+# every array answer, every 413 and GET /models carry them (models_store.protocol.Limits)
+LIMIT_HEADERS_DOC = {header: {"description": f"this server's limit: {_LIMITS_MEANING[name]}",
+                              "schema": {"type": "string", "pattern": "^[0-9]+$"}}
+                     for name, header in LIMIT_HEADERS.items()}
+
+
 def npy_responses(shape: str, *, png: bool = False) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` of a route answering arrays."""
     content: dict[str, Any] = {NPY_MEDIA_TYPE: {}, "application/json": {"schema": _JSON_ANSWER}}
@@ -137,7 +146,8 @@ def npy_responses(shape: str, *, png: bool = False) -> dict[int | str, dict[str,
         200: {"content": content, "description": f"npy: a {shape} .npy file (float32, or float16 with dtype=float16 "
               f"where offered) with headers {', '.join(MODEL_HEADERS)}; json: {{model, version, kernel_size, "
               "pixel_pitch_um, psf}" + ("; png: a preview image (each kernel scaled to its peak)" if png else "")
-              + f". Every answer carries this server's limits in headers {', '.join(LIMIT_HEADERS.values())}"},
+              + f". Every answer carries this server's limits in headers {', '.join(LIMIT_HEADERS.values())}",
+              "headers": LIMIT_HEADERS_DOC},
         **MODEL_ERRORS,
     }
 
