@@ -79,7 +79,8 @@ def resolve_conditions(
     """
     extra = sorted(k for k, v in physical.items() if v is not None and k not in manifest.condition_names)
     if extra:
-        raise ConditionError(extra[0], physical[extra[0]], f"unknown parameter; this model takes {manifest.condition_names}")
+        raise ConditionError(extra[0], physical[extra[0]],
+                             f"unknown parameter; this model takes {manifest.condition_names}")
     if field is not None and (x is not None or y is not None):
         raise ConditionError("x/y", (x, y), "give either field (+ azimuth) or x and y, not both")
     if (x is None) != (y is None):
@@ -133,7 +134,8 @@ def check_condition_matrix(manifest: Manifest, condition: Any, parameter: str = 
     names = manifest.condition_names
     arr = np.asarray(condition, dtype=np.float32)
     if arr.ndim != 2 or arr.shape[1] != len(names) or len(arr) == 0:
-        raise ConditionError(f"{parameter} shape", list(arr.shape), f"must be [N, {len(names)}] (N >= 1), columns {names}")
+        raise ConditionError(f"{parameter} shape", list(arr.shape),
+                             f"must be [N, {len(names)}] (N >= 1), columns {names}")
     for i, spec in enumerate(manifest.conditions):
         _check_range(f"{parameter}[:, {i}] ({spec.name})", arr[:, i].astype(np.float64), spec.min, spec.max, spec.unit)
     return arr

@@ -78,8 +78,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 class PSFApp(FastAPI):
     """FastAPI with layers in front of all of its own (``front``): the access log (accesslog.py),
-    CORS and the API key when configured (security.py), then plain ``GET /psf`` queries answered at once (fastpath.py); everything else,
-    and every query the fast path hands back, takes the usual way."""
+    CORS and the API key when configured (security.py), then plain ``GET /psf`` queries answered at once
+    (fastpath.py); everything else, and every query the fast path hands back, takes the usual way."""
 
     front: ASGIApp | None = None
 

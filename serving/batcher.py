@@ -96,8 +96,9 @@ def compute_jobs(model: OnnxModel, jobs: list[_Job]) -> tuple[np.ndarray | None,
 
 
 class Batcher:
-    def __init__(self, metrics: Metrics, in_flight: RequestsInFlight, *, enabled: bool = True, max_rows: int = 512, max_delay_s: float = 0.002,
-                 max_pending: int = 16384, retry_after_s: int = 1, threads: int = 4) -> None:
+    def __init__(self, metrics: Metrics, in_flight: RequestsInFlight, *, enabled: bool = True, max_rows: int = 512,
+                 max_delay_s: float = 0.002, max_pending: int = 16384, retry_after_s: int = 1,
+                 threads: int = 4) -> None:
         self.metrics, self.enabled = metrics, enabled
         self.in_flight = in_flight  # HTTP requests being answered (moved by metrics.RequestMeter)
         self.max_rows, self.max_delay_s = max_rows, max_delay_s

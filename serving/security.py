@@ -1,11 +1,12 @@
 """Who may call: the API key, checked in front of everything else, and CORS (off unless configured).
 
 With ``PSF_API_KEY`` set, a request for anything but the health probes (``/healthz``, ``/readyz``,
-``/v2/health/*``; and the docs, when ``PSF_DOCS_PUBLIC``) must carry one of the keys in ``X-API-Key``, else it gets a 401 before the fast
-path, FastAPI's routing or the body are touched. The given key is hashed and compared with
-``hmac.compare_digest`` against the hash of every accepted key, all of them, so the time taken tells
-neither how much of a guess was right, nor how long a key is, nor which key matched. Keys are never
-logged: uvicorn's access log holds the request line only, and the 401 does not echo what was sent.
+``/v2/health/*``; and the docs, when ``PSF_DOCS_PUBLIC``) must carry one of the keys in ``X-API-Key``,
+else it gets a 401 before the fast path, FastAPI's routing or the body are touched. The given key is
+hashed and compared with ``hmac.compare_digest`` against the hash of every accepted key, all of them,
+so the time taken tells neither how much of a guess was right, nor how long a key is, nor which key
+matched. Keys are never logged: uvicorn's access log holds the request line only, and the 401 does not
+echo what was sent.
 """
 
 from __future__ import annotations

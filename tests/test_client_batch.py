@@ -98,17 +98,17 @@ def test_a_413_that_announces_no_limit_halves_the_chunk() -> None:
 
 
 def test_a_413_on_other_calls_names_the_limit() -> None:
-    with batch_server(limit=0) as server, PSFClient(server.url) as client:
-        with pytest.raises(PayloadTooLargeError) as caught:
-            client.psf_batch(field=[0.5], depth=10.0, wavelength=550.0)
+    with batch_server(limit=0) as server, PSFClient(server.url) as client, \
+            pytest.raises(PayloadTooLargeError) as caught:
+        client.psf_batch(field=[0.5], depth=10.0, wavelength=550.0)
     assert caught.value.status_code == 413 and caught.value.limit == 0
     assert len(server.seen) == 1
 
 
 def test_mismatched_columns_are_refused_before_splitting() -> None:
-    with batch_server(limit=2) as server, PSFClient(server.url, max_batch=2) as client:
-        with pytest.raises(InvalidRequestError, match="depth has 3 values; give 1 or 5"):
-            client.psf_batch(field=fields(5), depth=[5.0, 6.0, 7.0], wavelength=550.0)
+    with batch_server(limit=2) as server, PSFClient(server.url, max_batch=2) as client, \
+            pytest.raises(InvalidRequestError, match="depth has 3 values; give 1 or 5"):
+        client.psf_batch(field=fields(5), depth=[5.0, 6.0, 7.0], wavelength=550.0)
     assert server.seen == []
 
 

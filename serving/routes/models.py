@@ -34,8 +34,8 @@ def _summary(manifest: Manifest) -> dict[str, Any]:
             description="Each entry's `limits` are this server's request limits (the same for every model: "
             "conditions per batch, grid cells, interpolation steps, body bytes); the answer's headers "
             "carry them too, as every array answer's do.",
-            responses={200: {"description": "one entry per model", "headers": LIMIT_HEADERS_DOC,
-                             "content": {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}}})
+            responses={200: {"description": "one entry per model", "headers": LIMIT_HEADERS_DOC, "content": {
+                "application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}}})
 def list_models(server: ServerDep) -> JSONResponse:
     store, served = server.registry.store, server.registry.served()
     out = []

@@ -108,9 +108,11 @@ class GridQuery(ModelChoice):
     model_config = ConfigDict(extra="forbid")
 
     # minimum stated for OpenAPI; the check itself is models_store's (its message names the value as given)
-    nx: int = Field(json_schema_extra={"minimum": 1}, description="tiles across; tile i is centred at x = -1 + (2i + 1) / nx [1]; nx * ny "
+    nx: int = Field(json_schema_extra={"minimum": 1},
+                    description="tiles across; tile i is centred at x = -1 + (2i + 1) / nx [1]; nx * ny "
                     "at most the server's limit (413 above)")
-    ny: int = Field(json_schema_extra={"minimum": 1}, description="tiles down; tile j is centred at y = 1 - (2j + 1) / ny [1] (row 0 is the "
+    ny: int = Field(json_schema_extra={"minimum": 1},
+                    description="tiles down; tile j is centred at y = 1 - (2j + 1) / ny [1] (row 0 is the "
                     "top, +y)")
     depth: float | None = _described("depth")
     wavelength: float | None = _described("wavelength")
