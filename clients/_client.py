@@ -86,7 +86,7 @@ class PSFClient(HTTPSource):
         """PSFs on an ``ny x nx`` grid of sensor tiles, [ny, nx, k, k], laid out like the image."""
         physical, kind = {"depth": depth, "wavelength": wavelength, "focus": focus}, dtype_of(dtype)
         if self._v2 is not None:
-            return self._v2.psf_grid(nx, ny, physical, model, version, kind)
+            return self._v2.psf_grid(int(nx), int(ny), physical, model, version, kind)
         return self._send(routes.grid_call(nx, ny, physical, model, version, kind))
 
     def interpolate(self, start: Mapping[str, Any], end: Mapping[str, Any], *, steps: int,

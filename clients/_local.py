@@ -94,8 +94,8 @@ class LocalPSFModel:
         """PSFs on an ``ny x nx`` grid of sensor tiles, [ny, nx, k, k], laid out like the image."""
         self._check_reference(model, version)
         kind = dtype_of(dtype)
-        return self._kernels(lambda: self.onnx.psf_grid(nx, ny, depth=depth, wavelength=wavelength, focus=focus),
-                             kind)
+        return self._kernels(lambda: self.onnx.psf_grid(int(nx), int(ny), depth=depth, wavelength=wavelength,
+                                                        focus=focus), kind)
 
     def interpolate(self, start: Mapping[str, Any], end: Mapping[str, Any], *, steps: int,
                     method: str = "linear", model: str | None = None, version: Version = None) -> PSFArray:

@@ -93,3 +93,11 @@ def test_broken_store_is_a_psf_error(tmp_path: Path, trained_store: Path) -> Non
     onnx.write_bytes(onnx.read_bytes()[:-10])
     with pytest.raises(PSFError, match="sha256"):
         LocalPSFModel.from_store(copy, "ci")
+
+
+def test_a_misspelt_keyword_is_refused_by_name(local: LocalPSFModel, client: PSFClient) -> None:
+    for source in (local, client):
+        with pytest.raises(TypeError, match="psf\\(\\) got an unexpected keyword argument 'azimtuh'"):
+            source.psf(field=0.5, azimtuh=30.0, depth=10.0, wavelength=550.0)  # type: ignore[call-arg]
+        with pytest.raises(TypeError, match="psf_batch\\(\\) got an unexpected keyword argument 'fields'"):
+            source.psf_batch(fields=[0.5], depth=10.0, wavelength=550.0)  # type: ignore[call-arg]
