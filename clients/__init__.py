@@ -3,7 +3,9 @@
 ``from clients import PSFClient`` (HTTP, blocking), ``AsyncPSFClient`` (HTTP, asyncio) and
 ``LocalPSFModel`` (the ONNX files in this process) share one set of methods: ``psf``, ``psf_batch``,
 ``psf_grid``, ``interpolate``, ``latent``, ``decode``, ``models``, ``model``. Their PSFs are
-:class:`PSFArray` s (numpy arrays with ``.meta``). ``render`` blurs an image with a source's PSF grids.
+:class:`PSFArray` s (numpy arrays with ``.meta``), float32 or, when asked with ``dtype="float16"``,
+float16. :class:`PSFSource` is the blocking interface (``PSFClient``, ``LocalPSFModel``) for type hints.
+``render`` blurs an image with a source's PSF grids.
 """
 
 from typing import TYPE_CHECKING
