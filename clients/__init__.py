@@ -3,10 +3,14 @@
 ``from clients import PSFClient`` (HTTP, blocking), ``AsyncPSFClient`` (HTTP, asyncio) and
 ``LocalPSFModel`` (the ONNX files in this process) share one set of methods: ``psf``, ``psf_batch``,
 ``psf_grid``, ``interpolate``, ``latent``, ``decode``, ``models``, ``model``. Their PSFs are
-:class:`PSFArray` s (numpy arrays with ``.meta``). ``render`` blurs an image with a source's PSF grids.
+:class:`PSFArray` s (numpy arrays with ``.meta``), float32 or, when asked with ``dtype="float16"``,
+float16. :class:`PSFSource` is the blocking interface (``PSFClient``, ``LocalPSFModel``) for type hints.
+``render`` blurs an image with a source's PSF grids.
 """
 
-from ._api import Latent
+from typing import TYPE_CHECKING
+
+from ._api import Latent, PSFSource
 from ._arrays import PSFArray, PSFMeta
 from ._async_client import AsyncPSFClient
 from ._client import PSFClient
@@ -39,8 +43,8 @@ from ._render import (
 __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_GRID",
-    "DEFAULT_RGB_NM",
     "DEFAULT_RETRIES",
+    "DEFAULT_RGB_NM",
     "DEFAULT_TIMEOUT",
     "AsyncPSFClient",
     "InvalidRequestError",
@@ -49,9 +53,10 @@ __all__ = [
     "NotFoundError",
     "OverloadedError",
     "PSFArray",
-    "PSFError",
     "PSFClient",
+    "PSFError",
     "PSFMeta",
+    "PSFSource",
     "PayloadTooLargeError",
     "RequestTimeoutError",
     "ServerError",
@@ -66,3 +71,6 @@ __all__ = [
     "resample_kernels",
     "srgb_to_linear",
 ]
+
+if TYPE_CHECKING:  # the type checker holds the blocking sources to the interface rendering code accepts
+    _SOURCES: tuple[type[PSFSource], ...] = (PSFClient, LocalPSFModel)

@@ -1,30 +1,67 @@
-"""The methods every PSF source offers, written once.
+"""What every PSF source takes and gives: the query keywords, the results, and :class:`PSFSource`.
 
-:class:`PSFClient`, :class:`AsyncPSFClient` and :class:`LocalPSFModel` inherit these methods; each
-method only names an operation (:class:`Op`) and hands it to the source's ``_do``, which answers it
-over HTTP (sync or async) or in-process. So the three share one signature and one docstring per
-method, and an ``AsyncPSFClient`` method returns an awaitable of what the others return.
+:class:`PSFClient`, :class:`AsyncPSFClient` and :class:`LocalPSFModel` each write their methods out
+(the async client's are coroutines), with the keywords typed once here (:class:`Point`,
+:class:`Columns`) and read by :func:`point` / :func:`columns`, so a misspelt keyword is refused the
+same way everywhere. :class:`PSFSource` is the blocking interface rendering code can accept
+(``PSFClient``, ``PSFClient(protocol="v2")`` and ``LocalPSFModel`` satisfy it).
+
+Positions are ``field`` (fraction of the sensor half-diagonal, 0..1) with ``azimuth`` [deg, 0 = +x,
+counter-clockwise, default 90], or ``x`` and ``y`` (fractions of the half-width / half-height,
+-1..1). ``depth`` and ``focus`` in metres, ``wavelength`` in nanometres. ``model`` and ``version``
+(number or alias) default to the source's default model and its ``latest`` version. ``depth`` and
+``wavelength`` are required; leaving one out gets the server's message naming the trained range.
+
+Kernels are :class:`PSFArray` s (non-negative, unit sum, row 0 is image +y, columns grow toward +x),
+float32 unless ``dtype="float16"`` was asked (half the bytes; error bound in README.md), whose
+``.meta`` gives model, version, kernel size and pixel pitch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field as dc_field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, TypedDict, Unpack
 
 import numpy as np
 
-Number = float | int | np.number
+from models_store.protocol import DEFAULT_DTYPE, QUERY_COLUMNS, DType, check_dtype
+
+from ._arrays import PSFArray
+from ._exceptions import InvalidRequestError
+
+Number = float | int | np.number[Any]
 Column = Number | Sequence[float] | np.ndarray
 Version = int | str | None
+DTypeLike = str | type | np.dtype[Any]
 
 
-@dataclass(frozen=True)
-class Op:
-    """One operation: its name and its arguments (``None`` meaning 'not given')."""
+class Point(TypedDict, total=False):
+    """The keywords of one PSF: a condition of scalars, and which model answers."""
 
-    name: str
-    args: dict[str, Any] = dc_field(default_factory=dict)
+    depth: Number | None
+    wavelength: Number | None
+    field: Number | None
+    azimuth: Number | None
+    x: Number | None
+    y: Number | None
+    focus: Number | None
+    model: str | None
+    version: Version
+
+
+class Columns(TypedDict, total=False):
+    """The keywords of many PSFs: each condition a number or a sequence / 1-D array; those of length N
+    give one value per row, numbers (or length 1) apply to all."""
+
+    depth: Column | None
+    wavelength: Column | None
+    field: Column | None
+    azimuth: Column | None
+    x: Column | None
+    y: Column | None
+    focus: Column | None
+    model: str | None
+    version: Version
 
 
 class Latent(NamedTuple):
@@ -34,96 +71,76 @@ class Latent(NamedTuple):
     logvar: np.ndarray
 
 
-def condition(field: Any, azimuth: Any, x: Any, y: Any, depth: Any, wavelength: Any, focus: Any) -> dict[str, Any]:
-    return {"field": field, "azimuth": azimuth, "x": x, "y": y, "depth": depth, "wavelength": wavelength,
-            "focus": focus}
+_KEYWORDS = (*QUERY_COLUMNS, "model", "version")
 
 
-class PSFMethods:
-    """Positions are ``field`` (fraction of the sensor half-diagonal, 0..1) with ``azimuth`` [deg, 0 = +x,
-    counter-clockwise, default 90], or ``x`` and ``y`` (fractions of the half-width / half-height,
-    -1..1). ``depth`` and ``focus`` in metres, ``wavelength`` in nanometres. ``model`` and ``version``
-    (number or alias) default to the source's default model and its ``latest`` version.
+class Query(NamedTuple):
+    """A call's keywords, read: every condition column (None where not given), the model reference."""
 
-    Kernels are float32 :class:`PSFArray` s (non-negative, unit sum, row 0 is image +y, columns grow
-    toward +x) whose ``.meta`` gives model, version, kernel size and pixel pitch. ``depth`` and
-    ``wavelength`` are required; leaving one out gets the server's message naming the trained range.
-    """
+    conditions: dict[str, Any]
+    model: str | None
+    version: Version
 
-    def _do(self, op: Op) -> Any:  # pragma: no cover - every source overrides it
-        raise NotImplementedError
 
-    def psf(self, *, depth: Number | None = None, wavelength: Number | None = None,
-            field: Number | None = None, azimuth: Number | None = None, x: Number | None = None,
-            y: Number | None = None, focus: Number | None = None, model: str | None = None,
-            version: Version = None) -> np.ndarray:
-        """One PSF, float32 [k, k]."""
-        return self._do(Op("psf", {**condition(field, azimuth, x, y, depth, wavelength, focus),
-                                   "model": model, "version": version}))
+def _read(method: str, given: Mapping[str, Any]) -> Query:
+    unknown = sorted(set(given) - set(_KEYWORDS))
+    if unknown:
+        raise TypeError(f"{method}() got an unexpected keyword argument {unknown[0]!r}; it takes "
+                        f"{', '.join(_KEYWORDS)}")
+    return Query({k: given.get(k) for k in QUERY_COLUMNS}, given.get("model"), given.get("version"))
 
-    def psf_batch(self, *, depth: Column | None = None, wavelength: Column | None = None,
-                  field: Column | None = None, azimuth: Column | None = None, x: Column | None = None,
-                  y: Column | None = None, focus: Column | None = None, model: str | None = None,
-                  version: Version = None) -> np.ndarray:
-        """Many PSFs, float32 [N, k, k], in the order of the columns.
 
-        Each condition is a number or a sequence / 1-D array; those of length N give one value per PSF,
-        numbers (or length 1) apply to all. Clients split batches over the server's limit into several
-        requests (the limit comes from ``max_batch=`` or is learned from the server's 413) and pin the
-        version of the first answer, so every row comes from the same model version.
-        """
-        return self._do(Op("psf_batch", {**condition(field, azimuth, x, y, depth, wavelength, focus),
-                                         "model": model, "version": version}))
+def point(method: str, given: Point) -> Query:
+    return _read(method, given)
+
+
+def columns(method: str, given: Columns) -> Query:
+    return _read(method, given)
+
+
+def dtype_of(dtype: DTypeLike) -> DType:
+    """The dtype a caller asked for, as the protocol names it; InvalidRequestError naming what is allowed."""
+    try:
+        return check_dtype(dtype)
+    except ValueError as exc:
+        raise InvalidRequestError(str(exc)) from None
+
+
+class PSFSource(Protocol):
+    """The blocking methods every PSF source offers (see the module docstring for the keywords)."""
+
+    def psf(self, *, dtype: DTypeLike = DEFAULT_DTYPE, **query: Unpack[Point]) -> PSFArray:
+        """One PSF, [k, k]."""
+        ...
+
+    def psf_batch(self, *, dtype: DTypeLike = DEFAULT_DTYPE, **query: Unpack[Columns]) -> PSFArray:
+        """Many PSFs, [N, k, k], in the order of the columns. HTTP clients split batches over the server's
+        limit into several requests and pin the version of the first answer."""
+        ...
 
     def psf_grid(self, nx: int, ny: int, *, depth: Number | None = None, wavelength: Number | None = None,
-                 focus: Number | None = None, model: str | None = None, version: Version = None) -> np.ndarray:
-        """PSFs on an ``ny x nx`` grid of sensor tiles, float32 [ny, nx, k, k].
+                 focus: Number | None = None, model: str | None = None, version: Version = None,
+                 dtype: DTypeLike = DEFAULT_DTYPE) -> PSFArray:
+        """PSFs on an ``ny x nx`` grid of sensor tiles, [ny, nx, k, k]: ``grid[j, i]`` is the PSF at the
+        centre of tile (row j, column i), laid out like the image (``models_store.protocol.tile_centres``)."""
+        ...
 
-        ``grid[j, i]`` is the PSF at the centre of tile (row j, column i): x_i = -1 + (2i+1)/nx (left to
-        right), y_j = 1 - (2j+1)/ny (top row first), i.e. laid out like the image.
-        """
-        return self._do(Op("psf_grid", {"nx": int(nx), "ny": int(ny), "depth": depth, "wavelength": wavelength,
-                                        "focus": focus, "model": model, "version": version}))
-
-    def interpolate(self, start: Mapping[str, Any], end: Mapping[str, Any], *, steps: int,
-                    method: str = "linear", model: str | None = None, version: Version = None) -> np.ndarray:
-        """PSFs along the latent path between two endpoints, float32 [steps, k, k].
-
-        Each endpoint is a condition (``{"field": .., "depth": .., "wavelength": ..}`` or with ``x``/``y``)
-        and optionally ``"psf"``: a measured k x k PSF at that condition, placed in latent space by the
-        encoder. ``method``: ``"linear"`` or ``"slerp"``.
-        """
-        return self._do(Op("interpolate", {"start": dict(start), "end": dict(end), "steps": int(steps),
-                                           "method": method, "model": model, "version": version}))
-
-    def latent(self, *, depth: Column | None = None, wavelength: Column | None = None,
-               field: Column | None = None, azimuth: Column | None = None, x: Column | None = None,
-               y: Column | None = None, focus: Column | None = None, model: str | None = None,
-               version: Version = None) -> Latent:
+    def latent(self, **query: Unpack[Columns]) -> Latent:
         """The learned prior of the latent at these conditions: ``Latent(mu, logvar)``, each [N, L]."""
-        return self._do(Op("latent", {**condition(field, azimuth, x, y, depth, wavelength, focus),
-                                      "model": model, "version": version}))
+        ...
 
-    def decode(self, z: Any, *, depth: Column | None = None, wavelength: Column | None = None,
-               field: Column | None = None, azimuth: Column | None = None, x: Column | None = None,
-               y: Column | None = None, focus: Column | None = None, model: str | None = None,
-               version: Version = None) -> np.ndarray:
+    def decode(self, z: Any, **query: Unpack[Columns]) -> PSFArray:
         """Decode latents ``z`` [N, L] (or [L]) at these conditions into PSFs, float32 [N, k, k]."""
-        return self._do(Op("decode", {"z": z, **condition(field, azimuth, x, y, depth, wavelength, focus),
-                                      "model": model, "version": version}))
-
-    def models(self) -> list[dict[str, Any]]:
-        """Every model the source knows: name, versions, aliases, the version it serves."""
-        return self._do(Op("models"))
+        ...
 
     def model(self, name: str, version: Version = None) -> dict[str, Any]:
         """The full manifest of one model version (trained ranges, lens, evaluation card) as a dict."""
-        return self._do(Op("model", {"name": name, "version": version}))
+        ...
 
     def health(self) -> bool:
         """True when the source answers at all."""
-        return self._do(Op("health"))
+        ...
 
     def ready(self) -> bool:
         """True when the source can answer PSF queries (a model is loaded)."""
-        return self._do(Op("ready"))
+        ...

@@ -9,16 +9,23 @@ subclass over a ``(array, meta)`` pair so that ``client.psf(...)`` stays a drop-
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
-from ._exceptions import PSFError
+from models_store.protocol import (
+    DEFAULT_DTYPE,
+    HEADER_KERNEL_SIZE,
+    HEADER_MODEL,
+    HEADER_PIXEL_PITCH,
+    HEADER_VERSION,
+    DType,
+    read_npy,
+)
 
-NPY_MEDIA_TYPE = "application/x-npy"
+from ._exceptions import PSFError
 
 
 @dataclass(frozen=True)
@@ -36,11 +43,11 @@ class PSFMeta:
 
     @classmethod
     def from_headers(cls, headers: Mapping[str, str]) -> PSFMeta | None:
-        """From the X-Model, X-Model-Version, X-Kernel-Size, X-Pixel-Pitch-Um response headers."""
+        """From the model headers of an answer (``models_store.protocol.MODEL_HEADERS``)."""
         try:
-            kernel = headers.get("X-Kernel-Size")
-            pitch = headers.get("X-Pixel-Pitch-Um")
-            return cls(model=headers["X-Model"], version=int(headers["X-Model-Version"]),
+            kernel = headers.get(HEADER_KERNEL_SIZE)
+            pitch = headers.get(HEADER_PIXEL_PITCH)
+            return cls(model=headers[HEADER_MODEL], version=int(headers[HEADER_VERSION]),
                        kernel_size=int(kernel) if kernel else None,
                        pixel_pitch_um=float(pitch) if pitch else None)
         except (KeyError, ValueError):
@@ -48,11 +55,12 @@ class PSFMeta:
 
 
 class PSFArray(np.ndarray):
-    """A float32 ndarray of PSFs (or latents) with ``.meta``; see the module docstring."""
+    """An ndarray of PSFs (or latents) with ``.meta``, float32 or the float16 asked for; see the module
+    docstring."""
 
     meta: PSFMeta | None
 
-    def __new__(cls, array: Any, meta: PSFMeta | None = None) -> PSFArray:
+    def __new__(cls, array: Any, meta: PSFMeta | None = None) -> Self:
         out = np.asarray(array).view(cls)
         out.meta = meta
         return out
@@ -71,18 +79,18 @@ class PSFArray(np.ndarray):
         return (PSFArray, (np.asarray(self), self.meta))
 
 
-def with_meta(array: Any, meta: PSFMeta | None) -> PSFArray:
-    return PSFArray(np.asarray(array, dtype=np.float32), meta)
+def with_meta(array: Any, meta: PSFMeta | None, dtype: DType = DEFAULT_DTYPE) -> PSFArray:
+    return PSFArray(np.asarray(array, dtype=dtype), meta)
 
 
-def load_npy(content: bytes, *, ndim: int, what: str, status_code: int | None = None,
+def load_npy(content: bytes, *, ndim: int, what: str, dtype: DType = DEFAULT_DTYPE, status_code: int | None = None,
              content_type: str | None = None) -> np.ndarray:
-    """A float32 array of ``ndim`` dimensions from .npy bytes; a PSFError saying what came instead."""
+    """A ``dtype`` array of ``ndim`` dimensions from .npy bytes; a PSFError saying what came instead."""
     try:
-        array = np.load(io.BytesIO(content), allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise PSFError(f"the server's answer is not a .npy array (content-type {content_type or '?'}): {exc}",
+        array = read_npy(content)
+    except ValueError as exc:
+        raise PSFError(f"the server's answer is {exc} (content-type {content_type or '?'})",
                        status_code=status_code) from exc
-    if array.ndim != ndim or array.dtype != np.float32:
-        raise PSFError(f"expected float32 {what}, got {array.dtype} {list(array.shape)}", status_code=status_code)
+    if array.ndim != ndim or array.dtype != np.dtype(dtype):
+        raise PSFError(f"expected {dtype} {what}, got {array.dtype} {list(array.shape)}", status_code=status_code)
     return array

@@ -1,4 +1,11 @@
-"""What the sync and async HTTP clients share: construction, settings, and reading an answer."""
+"""What the sync and async HTTP clients share: construction, settings, and reading an answer.
+
+Requests are built by ``_http`` (one function per route) and answers read here: an error answer
+becomes its exception (``_exceptions.error_from_response``), and the limits the server announces in
+its headers (``models_store.protocol.Limits``) are kept, so ``psf_batch`` splits a large batch before
+sending it. The two clients add only the sending: blocking in ``PSFClient``, awaited in
+``AsyncPSFClient``.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +13,23 @@ from typing import Any, ClassVar
 
 import httpx
 
-from ._api import Op, PSFMethods
+from models_store.protocol import API_KEY_HEADER, Limits
+
 from ._exceptions import TransportError, error_from_response, transport_error
-from ._http import DEFAULT_BASE_URL, DEFAULT_LIMITS, DEFAULT_RETRIES, DEFAULT_TIMEOUT, Call, to_call
+from ._http import DEFAULT_BASE_URL, DEFAULT_LIMITS, DEFAULT_RETRIES, DEFAULT_TIMEOUT, Call
 from ._retry import DEFAULT_BACKOFF, DEFAULT_MAX_RETRY_AFTER, RetryPolicy
 
 
-class HTTPSource(PSFMethods):
+class HTTPSource:
     """Keyword-only settings after ``base_url``, with module-level defaults:
 
     ``api_key`` (sent as X-API-Key), ``timeout`` [s] or an ``httpx.Timeout``, ``retries`` (how often a
     503/429 or a connection failure is repeated, waiting ``backoff`` * 2^n seconds with jitter or the
-    server's Retry-After up to ``max_retry_after``), ``max_batch`` (the server's batch limit if known,
-    else learned from its first 413), ``limits`` (an ``httpx.Limits`` for the connection pool) and
-    ``transport`` (passed to httpx: proxies, tests).
+    server's Retry-After up to ``max_retry_after``), ``max_batch`` (a batch limit of your own; the
+    server's, announced in its answers, applies too), ``limits`` (an ``httpx.Limits`` for the connection
+    pool) and ``transport`` (passed to httpx: proxies, tests).
+
+    ``server_limits`` holds the limits of the server's latest answer that announced them (None before).
     """
 
     _http_class: ClassVar[type]  # httpx.Client or httpx.AsyncClient
@@ -29,28 +39,28 @@ class HTTPSource(PSFMethods):
                  backoff: float = DEFAULT_BACKOFF, max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
                  max_batch: int | None = None, limits: httpx.Limits | None = None, transport: Any = None) -> None:
         self.base_url = base_url
-        self.max_batch = max_batch
+        self.max_batch = self._own_max_batch = max_batch
+        self.server_limits: Limits | None = None
         self.retry = RetryPolicy(retries=retries, backoff=backoff, max_retry_after=max_retry_after)
-        headers = {"X-API-Key": api_key} if api_key else {}
+        headers = {API_KEY_HEADER: api_key} if api_key else {}
         self._http = self._http_class(base_url=base_url, timeout=timeout, headers=headers,
                                       limits=limits or DEFAULT_LIMITS, transport=transport)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.base_url!r})"
 
-    def _do(self, op: Op) -> Any:
-        # _batch, _probe and _send are the client's own: blocking in PSFClient, coroutines in AsyncPSFClient
-        if op.name == "psf_batch":
-            return self._batch(op)
-        if op.name in ("health", "ready"):
-            return self._probe(to_call(op))
-        return self._send(to_call(op))
-
     def _unreachable(self, call: Call, exc: httpx.TransportError) -> TransportError:
         return transport_error(exc, call.method, f"{self.base_url}{call.path}")
 
-    @staticmethod
-    def _answer(call: Call, response: httpx.Response) -> Any:
+    def _learn(self, limits: Limits) -> None:
+        self.server_limits = limits
+        own = self._own_max_batch
+        self.max_batch = limits.max_batch if own is None else min(own, limits.max_batch)
+
+    def _answer(self, call: Call, response: httpx.Response) -> Any:
+        limits = Limits.from_headers(response.headers)
+        if limits is not None and limits != self.server_limits:
+            self._learn(limits)
         if response.is_error:
             raise error_from_response(response)
         return call.parse(response)

@@ -1,8 +1,9 @@
 """Splitting a batch over the server's limit into requests, and putting the answers back in order.
 
 The plan is pure bookkeeping; the sync and async clients drive it. The limit is the client's
-``max_batch`` when set, else learned from the first 413 (the number the server's message names, or
-half the refused size when it names none) and kept on the client for later batches.
+``max_batch``: given by the caller, or announced by the server in its answers' headers
+(``models_store.protocol.Limits``, read in ``_base.HTTPSource``); a 413 on a chunk lowers it to the
+limit that refusal announces, or to half the refused size when it announces none.
 """
 
 from __future__ import annotations
@@ -11,24 +12,25 @@ from typing import Any
 
 import numpy as np
 
-from ._api import Op
+from models_store.protocol import QUERY_COLUMNS, DType
+
+from ._api import Query
 from ._arrays import PSFArray, PSFMeta, with_meta
 from ._exceptions import InvalidRequestError, PayloadTooLargeError
+from ._http import Call, batch_call
 
-COLUMNS = ("field", "azimuth", "x", "y", "depth", "wavelength", "focus")
 
-
-def batch_length(args: dict[str, Any]) -> int:
-    sizes = {k: int(np.size(args[k])) for k in COLUMNS if args.get(k) is not None}
+def batch_length(conditions: dict[str, Any]) -> int:
+    sizes = {k: int(np.size(v)) for k, v in conditions.items() if v is not None}
     return max(sizes.values(), default=1)
 
 
 class BatchPlan:
-    """Chunks ``[start, stop)`` of one ``psf_batch`` operation, answered in any order, joined in order."""
+    """Chunks ``[start, stop)`` of one ``psf_batch`` call, answered in any order, joined in order."""
 
-    def __init__(self, op: Op, limit: int | None) -> None:
-        self.args = dict(op.args)
-        self.n = max(1, batch_length(self.args))  # an empty batch is still one request, for the server to judge
+    def __init__(self, query: Query, dtype: DType, limit: int | None) -> None:
+        self.query, self.dtype = query, dtype
+        self.n = max(1, batch_length(query.conditions))  # an empty batch is still one request, for the server to judge
         self.limit = limit if limit and limit > 0 else self.n
         self.parts: dict[int, np.ndarray] = {}
         self.next_start = 0
@@ -36,22 +38,21 @@ class BatchPlan:
             self._check_columns()
 
     def _check_columns(self) -> None:
-        for name in COLUMNS:
-            value = self.args.get(name)
+        for name in QUERY_COLUMNS:
+            value = self.query.conditions.get(name)
             if value is not None and np.size(value) not in (1, self.n):
                 raise InvalidRequestError(f"{name} has {np.size(value)} values; give 1 or {self.n} like the "
                                           "other columns")
 
-    def _slice(self, start: int, stop: int) -> Op:
-        args = dict(self.args)
-        for name in COLUMNS:
-            value = args.get(name)
+    def _slice(self, start: int, stop: int) -> Call:
+        conditions = dict(self.query.conditions)
+        for name, value in conditions.items():
             if value is not None and np.size(value) == self.n and self.n > 1:
-                args[name] = np.asarray(value).reshape(-1)[start:stop]
-        return Op("psf_batch", args)
+                conditions[name] = np.asarray(value).reshape(-1)[start:stop]
+        return batch_call(self.query._replace(conditions=conditions), self.dtype)
 
-    def next_chunk(self) -> tuple[int, Op] | None:
-        """The next chunk to send, or None when every chunk has been handed out."""
+    def next_chunk(self) -> tuple[int, Call] | None:
+        """The next chunk's start and request, or None when every chunk has been handed out."""
         if self.next_start >= self.n:
             return None
         start, stop = self.next_start, min(self.n, self.next_start + self.limit)
@@ -66,7 +67,7 @@ class BatchPlan:
     def _pin(self, meta: PSFMeta | None) -> None:
         # the rest of the batch must come from the same version, even if `latest` moves meanwhile
         if meta is not None:
-            self.args["model"], self.args["version"] = meta.model, meta.version
+            self.query = self.query._replace(model=meta.model, version=meta.version)
 
     def too_large(self, start: int, error: PayloadTooLargeError) -> int:
         """Learn a smaller limit from a 413 on the chunk at ``start``; re-raise when none is possible."""
@@ -80,4 +81,4 @@ class BatchPlan:
     def result(self) -> PSFArray:
         parts = [self.parts[start] for start in sorted(self.parts)]
         meta = getattr(parts[0], "meta", None) if parts else None
-        return with_meta(np.concatenate(parts, axis=0), meta)
+        return with_meta(np.concatenate(parts, axis=0), meta, self.dtype)

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, Self, Unpack
 
 import httpx
 
-from ._api import Op
+from models_store.protocol import DEFAULT_DTYPE
+
+from . import _http as routes
+from ._api import Columns, DTypeLike, Latent, Number, Point, Version, columns, dtype_of, point
+from ._arrays import PSFArray
 from ._base import HTTPSource
 from ._batch import BatchPlan
 from ._exceptions import PayloadTooLargeError, PSFError
-from ._http import DEFAULT_BASE_URL, Call, to_call
+from ._http import DEFAULT_BASE_URL, Call
 from ._v2 import V2Protocol
 
 
@@ -25,7 +30,7 @@ class PSFClient(HTTPSource):
 
     ``PSFClient(base_url, *, api_key, timeout, retries, backoff, max_retry_after, max_batch, limits,
     transport)``: see :class:`clients._base.HTTPSource` for each setting. Errors raise subclasses of
-    :class:`PSFError`.
+    :class:`PSFError`. The keywords of every method are described in ``clients._api``.
     """
 
     _http_class = httpx.Client
@@ -42,12 +47,7 @@ class PSFClient(HTTPSource):
         self.protocol = protocol
         self._v2 = V2Protocol(self._send, model=model) if protocol == "v2" else None
 
-    def _do(self, op: Op) -> Any:
-        if self._v2 is not None:
-            return self._v2.do(op)
-        return super()._do(op)
-
-    def __enter__(self) -> PSFClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -57,15 +57,80 @@ class PSFClient(HTTPSource):
     def close(self) -> None:
         self._http.close()
 
-    def _batch(self, op: Op) -> Any:
-        plan = BatchPlan(op, self.max_batch)
+    # -- the methods (keywords: clients._api) ---------------------------------------------------
+    def psf(self, *, dtype: DTypeLike = DEFAULT_DTYPE, **query: Unpack[Point]) -> PSFArray:
+        """One PSF, [k, k] (float32, or float16 when asked)."""
+        q, kind = point("psf", query), dtype_of(dtype)
+        if self._v2 is not None:
+            return self._v2.psf(q, kind)
+        return self._send(routes.psf_call(q, kind))
+
+    def psf_batch(self, *, dtype: DTypeLike = DEFAULT_DTYPE, **query: Unpack[Columns]) -> PSFArray:
+        """Many PSFs, [N, k, k], in the order of the columns; split over the server's batch limit into
+        several requests, every row from the version of the first answer."""
+        q, kind = columns("psf_batch", query), dtype_of(dtype)
+        if self._v2 is not None:
+            return self._v2.psf_batch(q, kind)
+        plan = BatchPlan(q, kind, self.max_batch)
         while (chunk := plan.next_chunk()) is not None:
-            start, part = chunk
+            start, call = chunk
             try:
-                plan.done(start, self._send(to_call(part)))
+                plan.done(start, self._send(call))
             except PayloadTooLargeError as error:
                 self.max_batch = plan.too_large(start, error)
         return plan.result()
+
+    def psf_grid(self, nx: int, ny: int, *, depth: Number | None = None, wavelength: Number | None = None,
+                 focus: Number | None = None, model: str | None = None, version: Version = None,
+                 dtype: DTypeLike = DEFAULT_DTYPE) -> PSFArray:
+        """PSFs on an ``ny x nx`` grid of sensor tiles, [ny, nx, k, k], laid out like the image."""
+        physical, kind = {"depth": depth, "wavelength": wavelength, "focus": focus}, dtype_of(dtype)
+        if self._v2 is not None:
+            return self._v2.psf_grid(int(nx), int(ny), physical, model, version, kind)
+        return self._send(routes.grid_call(nx, ny, physical, model, version, kind))
+
+    def interpolate(self, start: Mapping[str, Any], end: Mapping[str, Any], *, steps: int,
+                    method: str = "linear", model: str | None = None, version: Version = None) -> PSFArray:
+        """PSFs along the latent path between two endpoints, float32 [steps, k, k].
+
+        Each endpoint is a condition (``{"field": .., "depth": .., "wavelength": ..}`` or with ``x``/``y``)
+        and optionally ``"psf"``: a measured k x k PSF at that condition, placed in latent space by the
+        encoder. ``method``: ``"linear"`` or ``"slerp"``. Not offered over ``protocol="v2"``.
+        """
+        self._psf_api_only("interpolate")
+        return self._send(routes.interpolate_call(start, end, steps, method, model, version))
+
+    def latent(self, **query: Unpack[Columns]) -> Latent:
+        """The learned prior of the latent at these conditions: ``Latent(mu, logvar)``, each [N, L]."""
+        q = columns("latent", query)
+        return self._v2.latent(q) if self._v2 is not None else self._send(routes.latent_call(q))
+
+    def decode(self, z: Any, **query: Unpack[Columns]) -> PSFArray:
+        """Decode latents ``z`` [N, L] (or [L]) at these conditions into PSFs, float32 [N, k, k]."""
+        q = columns("decode", query)
+        return self._v2.decode(z, q) if self._v2 is not None else self._send(routes.decode_call(z, q))
+
+    def models(self) -> list[dict[str, Any]]:
+        """Every model the server knows: name, versions, aliases, the version it serves, its limits."""
+        self._psf_api_only("models")
+        return self._send(routes.models_call())
+
+    def model(self, name: str, version: Version = None) -> dict[str, Any]:
+        """The full manifest of one model version (trained ranges, lens, evaluation card) as a dict."""
+        return self._v2.model(name, version) if self._v2 is not None else self._send(routes.model_call(name, version))
+
+    def health(self) -> bool:
+        """True when the server answers at all."""
+        return self._v2.probe("live") if self._v2 is not None else self._probe(routes.probe_call("health"))
+
+    def ready(self) -> bool:
+        """True when the server can answer PSF queries (a model is loaded)."""
+        return self._v2.probe("ready") if self._v2 is not None else self._probe(routes.probe_call("ready"))
+
+    # -- sending ----------------------------------------------------------------------------------
+    def _psf_api_only(self, method: str) -> None:
+        if self._v2 is not None:
+            raise PSFError(f"{method} is not offered over protocol='v2'; use the PSF server's own API")
 
     def _probe(self, call: Call) -> bool:
         # a health probe answers now: no retries

@@ -16,17 +16,18 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from ._api import Op
-from ._batch import COLUMNS
+from models_store.protocol import DType
+
+from ._api import Query
 from ._exceptions import InvalidRequestError
 
-Key = tuple[Any, Any, tuple[str, ...]]
-Call = tuple[dict[str, Any], "asyncio.Future[Any]"]
+Key = tuple[Any, Any, DType, tuple[str, ...]]
+Call = tuple[Query, "asyncio.Future[Any]"]
+Send = Callable[[Query, DType], Coroutine[Any, Any, Any]]
 
 
 class Coalescer:
-    def __init__(self, single: Callable[[Op], Coroutine[Any, Any, Any]],
-                 batch: Callable[[Op], Coroutine[Any, Any, Any]], *, max_rows: int = 4096,
+    def __init__(self, single: Send, batch: Send, *, max_rows: int = 4096,
                  max_in_flight: int = 4) -> None:
         self._single, self._batch = single, batch
         self.max_rows, self.max_in_flight = max_rows, max_in_flight
@@ -35,10 +36,10 @@ class Coalescer:
         self._scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def psf(self, args: dict[str, Any]) -> Any:
+    async def psf(self, q: Query, dtype: DType) -> Any:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        key = (args.get("model"), args.get("version"), tuple(k for k in COLUMNS if args.get(k) is not None))
-        self._waiting.setdefault(key, []).append((args, future))
+        key = (q.model, q.version, dtype, tuple(k for k, v in q.conditions.items() if v is not None))
+        self._waiting.setdefault(key, []).append((q, future))
         self._schedule()
         return await future
 
@@ -65,17 +66,17 @@ class Coalescer:
 
     async def _send(self, key: Key, calls: list[Call]) -> None:
         try:
+            model, version, dtype, names = key
             if len(calls) == 1:
-                await _settle(calls[0][1], self._single(Op("psf", calls[0][0])))
+                await _settle(calls[0][1], self._single(calls[0][0], dtype))
                 return
-            model, version, names = key
-            columns = {name: [args[name] for args, _ in calls] for name in names}
+            columns = {name: [q.conditions[name] for q, _ in calls] for name in names}
             try:
-                batch = await self._batch(Op("psf_batch", {**columns, "model": model, "version": version}))
+                batch = await self._batch(Query(columns, model, version), dtype)
             except InvalidRequestError:  # someone's query is wrong: let each call hear its own answer
-                await asyncio.gather(*(_settle(f, self._single(Op("psf", args))) for args, f in calls))
+                await asyncio.gather(*(_settle(f, self._single(q, dtype)) for q, f in calls))
                 return
-            except Exception as exc:  # the same for every call of the batch (unreachable, unknown model, ...)
+            except Exception as exc:  # noqa: BLE001 - handed to every caller; the same for every call of the batch (unreachable, unknown model, ...)
                 for _, future in calls:
                     if not future.done():
                         future.set_exception(exc)
@@ -91,7 +92,7 @@ class Coalescer:
 async def _settle(future: asyncio.Future[Any], answer: Coroutine[Any, Any, Any]) -> None:
     try:
         result = await answer
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - handed to the caller through its future
         if not future.done():
             future.set_exception(exc)
         return

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 import httpx
+
+from models_store.protocol import LIMIT_HEADERS
 
 
 class PSFError(Exception):
@@ -28,7 +29,8 @@ class InvalidRequestError(PSFError):
 
 
 class PayloadTooLargeError(InvalidRequestError):
-    """413: a batch over the server's limit; ``limit`` is that limit when the message names it.
+    """413: a request over one of the server's limits; ``limit`` is the server's batch limit (conditions
+    per request) when the answer announces it (header X-Max-Batch-Size).
 
     ``psf_batch`` handles this itself by splitting the batch; other calls raise it.
     """
@@ -93,17 +95,14 @@ def _retry_after(response: httpx.Response) -> float | None:
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def _batch_limit(response: httpx.Response, message: str) -> int | None:
-    """The server's batch limit from a 413: a header if it sends one, else the number after 'limit'."""
-    header = response.headers.get("X-Max-Batch-Size") or response.headers.get("X-Max-Batch")
-    if header and header.strip().isdigit():
-        return int(header)
-    found = re.search(r"(?:limit|max(?:imum)?|at most)\D{0,30}?(\d+)", message, flags=re.IGNORECASE)
-    return int(found.group(1)) if found else None
+def _batch_limit(response: httpx.Response) -> int | None:
+    """The batch limit a 413 announces in its headers; None when it announces none."""
+    header = response.headers.get(LIMIT_HEADERS["max_batch"], "").strip()
+    return int(header) if header.isdigit() else None
 
 
 def transport_error(exc: httpx.TransportError, method: str, url: str) -> TransportError:
@@ -116,15 +115,15 @@ def transport_error(exc: httpx.TransportError, method: str, url: str) -> Transpo
 def error_from_response(response: httpx.Response) -> PSFError:
     """The exception for an error response (status >= 400)."""
     status, message = response.status_code, _detail(response)
-    where = {"status_code": status, "request": f"{response.request.method} {response.request.url}"}
+    request = f"{response.request.method} {response.request.url}"
     if status in (401, 403):
-        return UnauthorizedError(message, **where)
+        return UnauthorizedError(message, status_code=status, request=request)
     if status == 404:
-        return NotFoundError(message, **where)
+        return NotFoundError(message, status_code=status, request=request)
     if status == 413:
-        return PayloadTooLargeError(message, **where, limit=_batch_limit(response, message))
+        return PayloadTooLargeError(message, status_code=status, request=request, limit=_batch_limit(response))
     if status in (429, 503):
-        return OverloadedError(message, **where, retry_after=_retry_after(response))
+        return OverloadedError(message, status_code=status, request=request, retry_after=_retry_after(response))
     if status >= 500:
-        return ServerError(message, **where)
-    return InvalidRequestError(message, **where)
+        return ServerError(message, status_code=status, request=request)
+    return InvalidRequestError(message, status_code=status, request=request)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from models_store.conditions import check_grid
+from models_store.protocol import tile_centres
+
 
 def grid_positions(nx: int, ny: int) -> tuple[np.ndarray, np.ndarray]:
     """Tile centres as (x [nx], y [ny]) in sensor fractions: x_i = -1 + (2i+1)/nx, y_j = 1 - (2j+1)/ny.
 
     Tile (row j, column i) of an image split into ``ny x nx`` equal tiles has its centre at (x_i, y_j):
-    columns run left to right (+x), rows top to bottom (from +y), as image arrays do.
+    columns run left to right (+x), rows top to bottom (from +y), as image arrays do. The server's
+    grids use the same formula (``models_store.protocol.tile_centres``); a bad size is a ValueError.
     """
-    if nx < 1 or ny < 1:
-        raise ValueError(f"a PSF grid needs nx, ny >= 1, got nx={nx}, ny={ny}")
-    x = -1.0 + (2.0 * np.arange(nx) + 1.0) / nx
-    y = 1.0 - (2.0 * np.arange(ny) + 1.0) / ny
-    return x, y
+    check_grid(nx, ny)
+    return tile_centres(nx, ny)

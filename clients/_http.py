@@ -1,7 +1,9 @@
-"""Operations as HTTP requests and answers as arrays: the part the sync and async clients share.
+"""Requests of the PSF API and how their answers are read: the part every HTTP client shares.
 
-Nothing here does I/O; :func:`to_call` turns an :class:`Op` into a :class:`Call` (method, path, query,
-JSON body, how to read the answer), and the clients send it with their own httpx client.
+Nothing here does I/O. Each function returns a :class:`Call` (method, path, query, JSON body, how to
+read the answer) for one route; :class:`PSFClient` and :class:`AsyncPSFClient` send it with their own
+httpx client (see ``_base.HTTPSource``, which also maps error answers to exceptions). The wire
+protocol's names and encodings come from ``models_store.protocol``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from urllib.parse import quote
 import httpx
 import numpy as np
 
-from ._api import Latent, Op
+from models_store.protocol import DEFAULT_DTYPE, DType
+
+from ._api import Latent, Query, Version
 from ._arrays import PSFMeta, load_npy, with_meta
 from ._exceptions import PSFError
 
@@ -23,7 +27,6 @@ DEFAULT_TIMEOUT = 10.0
 DEFAULT_RETRIES = 3
 # Keep-alive connections per client: enough for an AsyncPSFClient gathering many calls at once.
 DEFAULT_LIMITS = httpx.Limits(max_connections=32, max_keepalive_connections=16)
-_NPY = {"format": "npy"}
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,15 @@ def _query(args: Mapping[str, Any], **extra: str) -> dict[str, str]:
     return {**{k: _param(v) for k, v in args.items() if v is not None}, **extra}
 
 
+def _npy(dtype: DType) -> dict[str, str]:
+    # dtype goes out only when it is not the default, so float32 requests stay as they always were
+    return {"format": "npy"} if dtype == DEFAULT_DTYPE else {"format": "npy", "dtype": dtype}
+
+
+def _reference(model: str | None, version: Version) -> dict[str, Any]:
+    return {"model": model, "version": version}
+
+
 def _jsonable(value: Any) -> Any:
     """Numbers, arrays and lists as JSON numbers; model versions as text ('3' or 'prod')."""
     if value is None or isinstance(value, (str, bool)):
@@ -74,11 +86,11 @@ def _endpoint(point: Mapping[str, Any]) -> dict[str, Any]:
     return {k: _jsonable(v) for k, v in point.items() if v is not None}
 
 
-def kernels(ndim: int, what: str) -> Callable[[httpx.Response], np.ndarray]:
+def kernels(ndim: int, what: str, dtype: DType = DEFAULT_DTYPE) -> Callable[[httpx.Response], np.ndarray]:
     def parse(response: httpx.Response) -> np.ndarray:
-        array = load_npy(response.content, ndim=ndim, what=what, status_code=response.status_code,
+        array = load_npy(response.content, ndim=ndim, what=what, dtype=dtype, status_code=response.status_code,
                          content_type=response.headers.get("content-type"))
-        return with_meta(array, PSFMeta.from_headers(response.headers))
+        return with_meta(array, PSFMeta.from_headers(response.headers), dtype)
     return parse
 
 
@@ -97,28 +109,52 @@ def _json(response: httpx.Response) -> Any:
     return response.json()
 
 
-def to_call(op: Op) -> Call:
-    args = op.args
-    if op.name == "psf":
-        return Call("GET", "/psf", kernels(2, "[k, k] PSF"), params=_query(args, **_NPY))
-    if op.name == "psf_batch":
-        return Call("POST", "/psf/batch", kernels(3, "[N, k, k] PSFs"), params=_NPY, json=_body(args))
-    if op.name == "psf_grid":
-        return Call("GET", "/psf/grid", kernels(4, "[ny, nx, k, k] PSF grid"), params=_query(args, **_NPY))
-    if op.name == "interpolate":
-        body = {**_body({k: v for k, v in args.items() if k not in ("start", "end")}),
-                "start": _endpoint(args["start"]), "end": _endpoint(args["end"])}
-        return Call("POST", "/interpolate", kernels(3, "[steps, k, k] PSFs"), params=_NPY, json=body)
-    if op.name == "latent":
-        return Call("POST", "/latent", _latent, json=_body(args))
-    if op.name == "decode":
-        return Call("POST", "/decode", kernels(3, "[N, k, k] PSFs"), params=_NPY,
-                    json=_body({**args, "z": np.atleast_2d(np.asarray(args["z"], dtype=np.float64))}))
-    if op.name == "models":
-        return Call("GET", "/models", _json)
-    if op.name == "model":
-        return Call("GET", f"/models/{quote(args['name'], safe='')}", _json,
-                    params=_query({"version": args.get("version")}))
-    if op.name in ("health", "ready"):
-        return Call("GET", f"/{op.name}z", lambda response: True)
-    raise ValueError(f"unknown operation {op.name!r}")
+def _true(response: httpx.Response) -> bool:
+    return True
+
+
+# -- one function per route ----------------------------------------------------------------------
+def psf_call(q: Query, dtype: DType) -> Call:
+    params = _query({**q.conditions, **_reference(q.model, q.version)}, **_npy(dtype))
+    return Call("GET", "/psf", kernels(2, "[k, k] PSF", dtype), params=params)
+
+
+def batch_call(q: Query, dtype: DType) -> Call:
+    body = _body({**q.conditions, **_reference(q.model, q.version)})
+    return Call("POST", "/psf/batch", kernels(3, "[N, k, k] PSFs", dtype), params=_npy(dtype), json=body)
+
+
+def grid_call(nx: int, ny: int, physical: Mapping[str, Any], model: str | None, version: Version,
+              dtype: DType) -> Call:
+    params = _query({"nx": int(nx), "ny": int(ny), **physical, **_reference(model, version)}, **_npy(dtype))
+    return Call("GET", "/psf/grid", kernels(4, "[ny, nx, k, k] PSF grid", dtype), params=params)
+
+
+def interpolate_call(start: Mapping[str, Any], end: Mapping[str, Any], steps: int, method: str,
+                     model: str | None, version: Version) -> Call:
+    body = {**_body({"steps": int(steps), "method": method, **_reference(model, version)}),
+            "start": _endpoint(start), "end": _endpoint(end)}
+    return Call("POST", "/interpolate", kernels(3, "[steps, k, k] PSFs"), params=_npy(DEFAULT_DTYPE), json=body)
+
+
+def latent_call(q: Query) -> Call:
+    return Call("POST", "/latent", _latent, json=_body({**q.conditions, **_reference(q.model, q.version)}))
+
+
+def decode_call(z: Any, q: Query) -> Call:
+    body = _body({"z": np.atleast_2d(np.asarray(z, dtype=np.float64)), **q.conditions,
+                  **_reference(q.model, q.version)})
+    return Call("POST", "/decode", kernels(3, "[N, k, k] PSFs"), params=_npy(DEFAULT_DTYPE), json=body)
+
+
+def models_call() -> Call:
+    return Call("GET", "/models", _json)
+
+
+def model_call(name: str, version: Version) -> Call:
+    return Call("GET", f"/models/{quote(name, safe='')}", _json, params=_query({"version": version}))
+
+
+def probe_call(probe: str) -> Call:
+    """``health`` (/healthz) or ``ready`` (/readyz)."""
+    return Call("GET", f"/{probe}z", _true)

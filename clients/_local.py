@@ -10,27 +10,26 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Self, Unpack
 
 import numpy as np
 
-from ._api import Latent, Op, PSFMethods, Version
-from ._arrays import PSFMeta, with_meta
+from models_store.protocol import DEFAULT_DTYPE, DType
+
+from ._api import Columns, DTypeLike, Latent, Number, Point, Query, Version, columns, dtype_of, point
+from ._arrays import PSFArray, PSFMeta, with_meta
 from ._exceptions import InvalidRequestError, NotFoundError, PSFError, ServerError
-from ._grid import grid_positions
 
 if TYPE_CHECKING:
     from models_store import Store
     from models_store.runtime import OnnxModel
 
-_CONDITION = ("field", "azimuth", "x", "y", "depth", "wavelength", "focus")
-
 
 def _translated(call: Callable[[], Any]) -> Any:
     """Run ``call``; store and condition errors become the client errors the server would cause."""
-    from models_store import StoreError
     from models_store import NotFoundError as StoreNotFound
+    from models_store import StoreError
 
     try:
         return call()
@@ -42,16 +41,8 @@ def _translated(call: Callable[[], Any]) -> Any:
         raise InvalidRequestError(str(exc), status_code=422) from exc
 
 
-def grid_from_points(onnx: OnnxModel, nx: int, ny: int, **query: Any) -> np.ndarray:
-    """[ny, nx, k, k] from single-point queries at the tile centres (for runtimes without ``psf_grid``)."""
-    x, y = grid_positions(nx, ny)
-    gx, gy = np.meshgrid(x, y)  # [ny, nx], row j = y_j
-    psfs = onnx.psf(x=gx.ravel(), y=gy.ravel(), **query)
-    return psfs.reshape(ny, nx, *psfs.shape[1:])
-
-
-class LocalPSFModel(PSFMethods):
-    """One model version, in this process; the same methods as :class:`PSFClient`.
+class LocalPSFModel:
+    """One model version, in this process; the same methods as :class:`PSFClient` (keywords: ``clients._api``).
 
     >>> model = LocalPSFModel.from_store("store", "cooke-quickstart")
     >>> grid = model.psf_grid(8, 6, depth=10.0, wavelength=550.0)
@@ -77,7 +68,7 @@ class LocalPSFModel(PSFMethods):
     def __repr__(self) -> str:
         return f"LocalPSFModel({self.meta.model}@{self.meta.version})"
 
-    def __enter__(self) -> LocalPSFModel:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -86,12 +77,75 @@ class LocalPSFModel(PSFMethods):
     def close(self) -> None:
         """Nothing to release (sessions go with the object); here so sources are interchangeable."""
 
-    # -- dispatch ----------------------------------------------------------------------------------
-    def _do(self, op: Op) -> Any:
-        args = dict(op.args)
-        if op.name != "model" and ("model" in args or "version" in args):
-            self._check_reference(args.pop("model", None), args.pop("version", None))
-        return _translated(lambda: getattr(self, f"_{op.name}")(**args))
+    # -- the methods ------------------------------------------------------------------------------
+    def psf(self, *, dtype: DTypeLike = DEFAULT_DTYPE, **query: Unpack[Point]) -> PSFArray:
+        """One PSF, [k, k] (float32, or float16 when asked)."""
+        q, kind = self._here(point("psf", query)), dtype_of(dtype)
+        return self._kernels(lambda: self.onnx.psf(**q.conditions)[0], kind)
+
+    def psf_batch(self, *, dtype: DTypeLike = DEFAULT_DTYPE, **query: Unpack[Columns]) -> PSFArray:
+        """Many PSFs, [N, k, k], in the order of the columns."""
+        q, kind = self._here(columns("psf_batch", query)), dtype_of(dtype)
+        return self._kernels(lambda: self.onnx.psf(**q.conditions), kind)
+
+    def psf_grid(self, nx: int, ny: int, *, depth: Number | None = None, wavelength: Number | None = None,
+                 focus: Number | None = None, model: str | None = None, version: Version = None,
+                 dtype: DTypeLike = DEFAULT_DTYPE) -> PSFArray:
+        """PSFs on an ``ny x nx`` grid of sensor tiles, [ny, nx, k, k], laid out like the image."""
+        self._check_reference(model, version)
+        kind = dtype_of(dtype)
+        return self._kernels(lambda: self.onnx.psf_grid(int(nx), int(ny), depth=depth, wavelength=wavelength,
+                                                        focus=focus), kind)
+
+    def interpolate(self, start: Mapping[str, Any], end: Mapping[str, Any], *, steps: int,
+                    method: str = "linear", model: str | None = None, version: Version = None) -> PSFArray:
+        """PSFs along the latent path between two endpoints, float32 [steps, k, k] (see PSFClient)."""
+        self._check_reference(model, version)
+        return self._kernels(lambda: self.onnx.interpolate(start, end, int(steps), method)[0])
+
+    def latent(self, **query: Unpack[Columns]) -> Latent:
+        """The learned prior of the latent at these conditions: ``Latent(mu, logvar)``, each [N, L]."""
+        q = self._here(columns("latent", query))
+        mu, logvar = _translated(lambda: self.onnx.latent(**q.conditions))
+        meta = PSFMeta(model=self.meta.model, version=self.meta.version)
+        return Latent(with_meta(mu, meta), with_meta(logvar, meta))
+
+    def decode(self, z: Any, **query: Unpack[Columns]) -> PSFArray:
+        """Decode latents ``z`` [N, L] (or [L]) at these conditions into PSFs, float32 [N, k, k]."""
+        q = self._here(columns("decode", query))
+        return self._kernels(lambda: self.onnx.decode(np.atleast_2d(np.asarray(z, dtype=np.float32)),
+                                                      **q.conditions))
+
+    def models(self) -> list[dict[str, Any]]:
+        """Every model of the store (or this one): name, versions, aliases, the version held here."""
+        store, name = self.store, self.meta.model
+        names = store.models() if store is not None else [name]
+        return [{"name": n, "versions": store.versions(n) if store else [self.meta.version],
+                 "aliases": store.aliases(n) if store else {},
+                 "served_version": self.meta.version if n == name else None} for n in names]
+
+    def model(self, name: str, version: Version = None) -> dict[str, Any]:
+        """The full manifest of one model version as a dict."""
+        if self.store is None or (name == self.meta.model and version in (None, self.meta.version)):
+            self._check_reference(name, version)
+            manifest = self.onnx.manifest
+        else:
+            store = self.store
+            manifest = _translated(lambda: store.manifest(name, version, verify=False))
+        return json.loads(manifest.model_dump_json())
+
+    def health(self) -> bool:
+        """Always True: the model is in this process."""
+        return True
+
+    def ready(self) -> bool:
+        """Always True: the model is loaded."""
+        return True
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def _here(self, q: Query) -> Query:
+        self._check_reference(q.model, q.version)
+        return q
 
     def _check_reference(self, model: str | None, version: Version) -> None:
         name, number = self.meta.model, self.meta.version
@@ -100,57 +154,14 @@ class LocalPSFModel(PSFMethods):
                                 status_code=404)
         if version is None or str(version) == str(number):
             return
-        resolved = _translated(lambda: self.store.resolve(name, version)) if self.store is not None else None
+        store = self.store
+        resolved = _translated(lambda: store.resolve(name, version)) if store is not None else None
         if resolved != number:
             raise NotFoundError(f"version {version!r} of {name!r} is not here: this LocalPSFModel holds "
                                 f"{name}@{number}", status_code=404)
 
-    def _kernels(self, psfs: np.ndarray) -> np.ndarray:
+    def _kernels(self, compute: Callable[[], np.ndarray], dtype: DType = DEFAULT_DTYPE) -> PSFArray:
+        psfs = _translated(compute)
         if not np.isfinite(psfs).all():  # as the server does: a model bug, said rather than passed on
             raise ServerError(f"{self.meta.model}@{self.meta.version} produced non-finite values", status_code=500)
-        return with_meta(psfs, self.meta)
-
-    # -- operations (same names as in _api.PSFMethods, with a leading underscore) ------------------
-    def _psf(self, **query: Any) -> np.ndarray:
-        return self._kernels(self.onnx.psf(**query)[0])
-
-    def _psf_batch(self, **query: Any) -> np.ndarray:
-        return self._kernels(self.onnx.psf(**query))
-
-    def _psf_grid(self, nx: int, ny: int, depth: Any, wavelength: Any, focus: Any = None) -> np.ndarray:
-        runtime_grid = getattr(self.onnx, "psf_grid", None)
-        if runtime_grid is not None:  # the server's own computation, once models_store has it
-            return self._kernels(runtime_grid(nx, ny, depth=depth, wavelength=wavelength, focus=focus))
-        return self._kernels(grid_from_points(self.onnx, nx, ny, depth=depth, wavelength=wavelength, focus=focus))
-
-    def _interpolate(self, start: dict[str, Any], end: dict[str, Any], steps: int, method: str) -> np.ndarray:
-        psfs, _conditions = self.onnx.interpolate(start, end, steps, method)
-        return self._kernels(psfs)
-
-    def _latent(self, **query: Any) -> Latent:
-        mu, logvar = self.onnx.latent(**query)
-        meta = PSFMeta(model=self.meta.model, version=self.meta.version)
-        return Latent(with_meta(mu, meta), with_meta(logvar, meta))
-
-    def _decode(self, z: Any, **query: Any) -> np.ndarray:
-        return self._kernels(self.onnx.decode(np.atleast_2d(np.asarray(z, dtype=np.float32)), **query))
-
-    def _models(self) -> list[dict[str, Any]]:
-        store, name = self.store, self.meta.model
-        names = store.models() if store is not None else [name]
-        return [{"name": n, "versions": store.versions(n) if store else [self.meta.version],
-                 "aliases": store.aliases(n) if store else {},
-                 "served_version": self.meta.version if n == name else None} for n in names]
-
-    def _model(self, name: str, version: Version = None) -> dict[str, Any]:
-        if self.store is None or (name == self.meta.model and version in (None, self.meta.version)):
-            self._check_reference(name, version)
-            manifest = self.onnx.manifest
-        else:
-            manifest = self.store.manifest(name, version, verify=False)
-        return json.loads(manifest.model_dump_json())
-
-    def _health(self) -> bool:
-        return True
-
-    _ready = _health
+        return with_meta(psfs, self.meta, dtype)

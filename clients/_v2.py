@@ -21,16 +21,17 @@ from urllib.parse import quote
 import httpx
 import numpy as np
 
-from ._api import Latent, Op
-from ._arrays import PSFMeta, with_meta
+from models_store.protocol import V2_HEADER_LENGTH as HEADER_LENGTH
+from models_store.protocol import V2_MANIFEST_PARAMETER as MANIFEST_PARAMETER
+from models_store.protocol import DType
+
+from ._api import Latent, Query, Version
+from ._arrays import PSFArray, PSFMeta, with_meta
 from ._exceptions import InvalidRequestError, PSFError
 from ._http import Call
 
-HEADER_LENGTH = "Inference-Header-Content-Length"
-MANIFEST_PARAMETER = "psf_surrogate_manifest"
 # how long the manifest of "the latest version" is trusted before asking again (hot reloads move it)
 LATEST_TTL_S = 5.0
-_CONDITION = ("field", "azimuth", "x", "y", "depth", "wavelength", "focus")
 
 
 def _infer_body(inputs: dict[str, np.ndarray], outputs: list[str]) -> tuple[bytes, dict[str, str]]:
@@ -66,7 +67,7 @@ def _infer_answer(response: httpx.Response) -> tuple[int, dict[str, np.ndarray]]
 
 
 class V2Protocol:
-    """Answers :class:`Op` s with v2 requests sent through ``send`` (the client's retrying sender)."""
+    """The client's methods as v2 requests, sent through ``send`` (the client's retrying sender)."""
 
     def __init__(self, send: Callable[[Call], Any], *, model: str | None = None) -> None:
         self.send, self.default_model = send, model
@@ -114,45 +115,60 @@ class V2Protocol:
         _, answer = self.send(Call("POST", path, _infer_answer, content=body, headers=headers))
         return [answer[n] for n in outputs]
 
-    # -- operations -----------------------------------------------------------------------------
-    def do(self, op: Op) -> Any:
-        args = op.args
-        if op.name in ("health", "ready"):
-            return self.send(Call("GET", "/v2/health/" + ("live" if op.name == "health" else "ready"), lambda r: True))
-        if op.name == "model":
-            return self.manifest(args["name"], args.get("version")).model_dump(mode="json")
-        if op.name not in ("psf", "psf_batch", "psf_grid", "latent", "decode"):
-            raise PSFError(f"{op.name} is not offered over protocol='v2'; use the PSF server's own API")
-        manifest = self.manifest(args.get("model"), args.get("version"))
-        meta = PSFMeta(model=manifest.name, version=manifest.version, kernel_size=manifest.kernel_size,
-                       pixel_pitch_um=manifest.lens.pixel_pitch_um)
-        query = {k: args.get(k) for k in _CONDITION}
-        if op.name == "psf_grid":
-            from models_store.conditions import sensor_grid
+    # -- the client's methods (PSFClient calls them when protocol="v2") -------------------------
+    def probe(self, which: str) -> bool:
+        """``live`` or ``ready``."""
+        return self.send(Call("GET", f"/v2/health/{which}", lambda r: True))
 
-            x, y = self._checked(lambda: sensor_grid(args["nx"], args["ny"]))
-            query.update(x=x, y=y)
-        condition, azimuth = self._checked(lambda: self._resolve(manifest, query))
-        if op.name == "latent":
-            mu, logvar = self.infer(manifest, "prior", {"condition": condition})
-            return Latent(with_meta(mu, meta), with_meta(logvar, meta))
-        if op.name == "decode":
-            z = np.atleast_2d(np.asarray(args["z"], dtype=np.float32))
-            n = max(len(z), len(condition))
-            if len(z) not in (1, n) or len(condition) not in (1, n):
-                raise InvalidRequestError(f"z has {len(z)} rows: must have 1 or {n} like the condition columns")
-            condition, azimuth = np.broadcast_to(condition, (n, condition.shape[1])), np.broadcast_to(azimuth, (n,))
-            psfs = self.infer(manifest, "decoder", {"z": np.broadcast_to(z, (n, z.shape[1])), "condition": condition})[0]
-        else:
-            step = self.max_batch.get(manifest.name, 1024)  # the server's limit: split larger batches
-            psfs = np.concatenate([self.infer(manifest, "psf", {"condition": condition[i:i + step]})[0]
-                                   for i in range(0, len(condition), step)])
-        psfs = self._orient(manifest, psfs, azimuth)
-        if op.name == "psf":
-            return with_meta(psfs[0], meta)
-        if op.name == "psf_grid":
-            return with_meta(psfs.reshape(args["ny"], args["nx"], *psfs.shape[1:]), meta)
-        return with_meta(psfs, meta)
+    def model(self, name: str, version: Version) -> dict[str, Any]:
+        return self.manifest(name, version).model_dump(mode="json")
+
+    def psf(self, q: Query, dtype: DType) -> PSFArray:
+        manifest, meta = self._target(q.model, q.version)
+        return with_meta(self._kernels(manifest, q.conditions)[0], meta, dtype)
+
+    def psf_batch(self, q: Query, dtype: DType) -> PSFArray:
+        manifest, meta = self._target(q.model, q.version)
+        return with_meta(self._kernels(manifest, q.conditions), meta, dtype)
+
+    def psf_grid(self, nx: int, ny: int, physical: dict[str, Any], model: str | None, version: Version,
+                 dtype: DType) -> PSFArray:
+        from models_store.conditions import sensor_grid
+
+        manifest, meta = self._target(model, version)
+        x, y = self._checked(lambda: sensor_grid(nx, ny))
+        psfs = self._kernels(manifest, {**physical, "x": x, "y": y})
+        return with_meta(psfs.reshape(ny, nx, *psfs.shape[1:]), meta, dtype)
+
+    def latent(self, q: Query) -> Latent:
+        manifest, meta = self._target(q.model, q.version)
+        condition, _ = self._checked(lambda: self._resolve(manifest, q.conditions))
+        mu, logvar = self.infer(manifest, "prior", {"condition": condition})
+        return Latent(with_meta(mu, meta), with_meta(logvar, meta))
+
+    def decode(self, z: Any, q: Query) -> PSFArray:
+        manifest, meta = self._target(q.model, q.version)
+        condition, azimuth = self._checked(lambda: self._resolve(manifest, q.conditions))
+        z = np.atleast_2d(np.asarray(z, dtype=np.float32))
+        n = max(len(z), len(condition))
+        if len(z) not in (1, n) or len(condition) not in (1, n):
+            raise InvalidRequestError(f"z has {len(z)} rows: must have 1 or {n} like the condition columns")
+        condition, azimuth = np.broadcast_to(condition, (n, condition.shape[1])), np.broadcast_to(azimuth, (n,))
+        psfs = self.infer(manifest, "decoder", {"z": np.broadcast_to(z, (n, z.shape[1])), "condition": condition})[0]
+        return with_meta(self._orient(manifest, psfs, azimuth), meta)
+
+    def _target(self, model: str | None, version: Version) -> tuple[Any, PSFMeta]:
+        manifest = self.manifest(model, version)
+        return manifest, PSFMeta(model=manifest.name, version=manifest.version, kernel_size=manifest.kernel_size,
+                                 pixel_pitch_um=manifest.lens.pixel_pitch_um)
+
+    def _kernels(self, manifest: Any, conditions: dict[str, Any]) -> np.ndarray:
+        """PSFs of a query through the PSF graph, oriented to their azimuths, split over the server's limit."""
+        condition, azimuth = self._checked(lambda: self._resolve(manifest, conditions))
+        step = self.max_batch.get(manifest.name, 1024)
+        psfs = np.concatenate([self.infer(manifest, "psf", {"condition": condition[i:i + step]})[0]
+                               for i in range(0, len(condition), step)])
+        return self._orient(manifest, psfs, azimuth)
 
     @staticmethod
     def _resolve(manifest: Any, query: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:

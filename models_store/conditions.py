@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .manifest import Manifest
+from .protocol import tile_centres
 
 DEFAULT_AZIMUTH = 90.0
 # ranges every model shares: sensor fractions, and azimuth in degrees (the trained ranges are per manifest)
@@ -78,7 +79,8 @@ def resolve_conditions(
     """
     extra = sorted(k for k, v in physical.items() if v is not None and k not in manifest.condition_names)
     if extra:
-        raise ConditionError(extra[0], physical[extra[0]], f"unknown parameter; this model takes {manifest.condition_names}")
+        raise ConditionError(extra[0], physical[extra[0]],
+                             f"unknown parameter; this model takes {manifest.condition_names}")
     if field is not None and (x is not None or y is not None):
         raise ConditionError("x/y", (x, y), "give either field (+ azimuth) or x and y, not both")
     if (x is None) != (y is None):
@@ -113,10 +115,10 @@ def resolve_conditions(
         elif spec.name == "azimuth":  # mirror-symmetric models are conditioned on the first quadrant
             value = fold_azimuth(az)[0]
         else:
-            value = physical.get(spec.name)
-            if value is None:
+            supplied = physical.get(spec.name)
+            if supplied is None:
                 raise ConditionError(spec.name, None, f"give a value in [{spec.min:g}, {spec.max:g}] {spec.unit}")
-            value = _as_column(spec.name, value, n)
+            value = _as_column(spec.name, supplied, n)
         # x/y may land a hair beyond the trained field through rounding; everything else is strict.
         if spec.name == "field" and x is not None:
             value = np.minimum(value, spec.max) if np.all(value <= spec.max + 1e-9) else value
@@ -132,7 +134,8 @@ def check_condition_matrix(manifest: Manifest, condition: Any, parameter: str = 
     names = manifest.condition_names
     arr = np.asarray(condition, dtype=np.float32)
     if arr.ndim != 2 or arr.shape[1] != len(names) or len(arr) == 0:
-        raise ConditionError(f"{parameter} shape", list(arr.shape), f"must be [N, {len(names)}] (N >= 1), columns {names}")
+        raise ConditionError(f"{parameter} shape", list(arr.shape),
+                             f"must be [N, {len(names)}] (N >= 1), columns {names}")
     for i, spec in enumerate(manifest.conditions):
         _check_range(f"{parameter}[:, {i}] ({spec.name})", arr[:, i].astype(np.float64), spec.min, spec.max, spec.unit)
     return arr
@@ -229,16 +232,20 @@ def to_meridian(psfs: np.ndarray, azimuth_deg: np.ndarray, *, meridian_deg: floa
     return rotate_psfs(psfs, 2.0 * meridian_deg - np.asarray(azimuth_deg, dtype=np.float64), meridian_deg=meridian_deg)
 
 
-def sensor_grid(nx: int, ny: int) -> tuple[np.ndarray, np.ndarray]:
-    """Centres of an nx x ny tiling of the sensor as (x, y) columns of ny * nx points, row-major.
-
-    x_i = -1 + (2i + 1) / nx (left to right), y_j = 1 - (2j + 1) / ny (top row, +y, first), so
-    point j * nx + i is the centre of image tile (row j, column i).
-    """
+def check_grid(nx: Any, ny: Any) -> None:
+    """A grid of ``nx x ny`` tiles needs whole numbers >= 1 (ConditionError naming the one that is not)."""
     for name, n in (("nx", nx), ("ny", ny)):
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ConditionError(name, n, "must be a whole number >= 1")
-    xs = -1.0 + (2.0 * np.arange(nx) + 1.0) / nx
-    ys = 1.0 - (2.0 * np.arange(ny) + 1.0) / ny
+
+
+def sensor_grid(nx: int, ny: int) -> tuple[np.ndarray, np.ndarray]:
+    """Centres of an nx x ny tiling of the sensor as (x, y) columns of ny * nx points, row-major.
+
+    Point j * nx + i is the centre of image tile (row j, column i); the formula is
+    :func:`models_store.protocol.tile_centres`.
+    """
+    check_grid(nx, ny)
+    xs, ys = tile_centres(nx, ny)
     gy, gx = np.meshgrid(ys, xs, indexing="ij")
     return gx.reshape(-1), gy.reshape(-1)

@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 SCHEMA_VERSION = 1
 
-# The four graphs every version ships (see DESIGN.md); the key is the role, the value the file entry.
+# The four graphs every version ships, by role: psf (condition -> psf, through the prior mean), prior
+# (condition -> mu, logvar), decoder (z, condition -> psf), encoder (psf, condition -> mu, logvar).
 GRAPH_ROLES = ("psf", "prior", "decoder", "encoder")
 
 

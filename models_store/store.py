@@ -16,7 +16,6 @@ raises :class:`PublishError` naming the cause and leaves nothing behind.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -307,7 +306,3 @@ class Store:
             raise ValueError(f"alias {alias!r} is not allowed: aliases must not be plain numbers")
         number = self.resolve(name, int(version))
         _write_atomic(self.root / name / "refs" / alias, f"{number}\n")
-
-
-def manifest_json(manifest: Manifest) -> dict[str, Any]:
-    return json.loads(manifest.model_dump_json())

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from .manifest import GRAPH_ROLES, Manifest
+from .protocol import V2_MANIFEST_PARAMETER as MANIFEST_PARAMETER
 from .store import Store
 
-MANIFEST_PARAMETER = "psf_surrogate_manifest"
 PLATFORM = "onnxruntime_onnx"
 DEFAULT_MAX_BATCH = 4096
 DEFAULT_QUEUE_DELAY_US = 2000

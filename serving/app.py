@@ -10,7 +10,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-
 from functools import partial
 
 from fastapi import FastAPI
@@ -23,8 +22,9 @@ from .cache import AnswerCache
 from .deps import Server
 from .errors import install_error_handlers
 from .fastpath import PSFFastPath
+from .inflight import RequestsInFlight
 from .limits import BodyLimitMiddleware
-from .metrics import ASGIApp, Metrics, MetricsMiddleware, Receive, Scope, Send
+from .metrics import ASGIApp, Metrics, MetricsMiddleware, Receive, RequestMeter, Scope, Send
 from .openapi import openapi_document
 from .registry import Registry
 from .reload import start_polling
@@ -55,7 +55,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     await asyncio.to_thread(registry.refresh)
     if not registry.ready:  # not fatal: /readyz says why until a model is published
         log.warning("not ready: %s", registry.why_not_ready())
-    batcher = Batcher(metrics, enabled=settings.microbatch, max_rows=settings.microbatch_max,
+    batcher = Batcher(metrics, app.state.meter.in_flight, enabled=settings.microbatch, max_rows=settings.microbatch_max,
                       max_delay_s=settings.microbatch_delay_ms / 1000, max_pending=settings.max_queue,
                       retry_after_s=settings.retry_after_s, threads=settings.compute_threads)
     app.state.server = Server(settings, registry, batcher, AnswerCache(settings.cache_bytes, metrics), metrics)
@@ -78,8 +78,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 class PSFApp(FastAPI):
     """FastAPI with layers in front of all of its own (``front``): the access log (accesslog.py),
-    CORS and the API key when configured (security.py), then plain ``GET /psf`` queries answered at once (fastpath.py); everything else,
-    and every query the fast path hands back, takes the usual way."""
+    CORS and the API key when configured (security.py), then plain ``GET /psf`` queries answered at once
+    (fastpath.py); everything else, and every query the fast path hands back, takes the usual way."""
 
     front: ASGIApp | None = None
 
@@ -98,13 +98,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = PSFApp(title="PSF surrogate", description=DESCRIPTION, lifespan=_lifespan)
     app.state.settings = settings
     app.state.metrics = metrics = Metrics()
+    # one meter for the middleware and the fast path; its in-flight count is the micro-batcher's
+    app.state.meter = meter = RequestMeter(metrics, RequestsInFlight())
     install_error_handlers(app)
     for router in (health.router, v2.health_router, psf.router, batch.router, interpolate.router, latent.router,
                    models.router, metrics_route.router, v2.router):
         app.include_router(router)
     # the last added runs first: count and time every request, including those refused for size
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(BodyLimitMiddleware, limits=settings.limits)
+    app.add_middleware(MetricsMiddleware, meter=meter)
     app.openapi = partial(openapi_document, app)  # type: ignore[method-assign]
     inner: ASGIApp = PSFFastPath(app.full, app.state) if settings.fast_path else app.full
     front = guarded(inner, settings, metrics)

@@ -36,6 +36,7 @@ import numpy as np
 from models_store import ConditionError
 from models_store.runtime import OnnxModel
 
+from .inflight import RequestsInFlight
 from .limits import Overloaded
 from .metrics import Metrics
 
@@ -95,9 +96,11 @@ def compute_jobs(model: OnnxModel, jobs: list[_Job]) -> tuple[np.ndarray | None,
 
 
 class Batcher:
-    def __init__(self, metrics: Metrics, *, enabled: bool = True, max_rows: int = 512, max_delay_s: float = 0.002,
-                 max_pending: int = 16384, retry_after_s: int = 1, threads: int = 4) -> None:
+    def __init__(self, metrics: Metrics, in_flight: RequestsInFlight, *, enabled: bool = True, max_rows: int = 512,
+                 max_delay_s: float = 0.002, max_pending: int = 16384, retry_after_s: int = 1,
+                 threads: int = 4) -> None:
         self.metrics, self.enabled = metrics, enabled
+        self.in_flight = in_flight  # HTTP requests being answered (moved by metrics.RequestMeter)
         self.max_rows, self.max_delay_s = max_rows, max_delay_s
         self.max_pending, self.retry_after_s = max_pending, retry_after_s
         self.pending = 0  # PSF rows admitted and not yet answered
@@ -172,7 +175,7 @@ class Batcher:
                 and self._requests_inside == 1 and not self._others_on_their_way())
 
     def _others_on_their_way(self) -> bool:
-        return self.metrics.active_requests > self._requests_inside
+        return self.in_flight.count > self._requests_inside
 
     async def _worker(self, model: OnnxModel, queue: asyncio.Queue[_Job]) -> None:
         loop = asyncio.get_running_loop()

@@ -2,7 +2,9 @@
 
 Keys always hold the model name and the *resolved* version number, so a hot reload or a moved alias
 never serves a stale answer; versions are immutable, so an entry never goes stale otherwise. The
-bound is in bytes of cached arrays. Cached arrays are read-only: every caller shares them.
+bound is in bytes of cached arrays. Cached arrays are read-only: every caller shares them. They are
+the float32 answers as computed; a float16 answer (``dtype=float16``) is made from one when it is
+encoded, so the dtype is not part of any key and one dtype can never be served for the other.
 """
 
 from __future__ import annotations

@@ -10,13 +10,15 @@ def``: a plain ``def`` one costs a thread-pool hop per request.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from functools import cached_property
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from models_store.protocol import Limits
 from models_store.runtime import OnnxModel
 
 from .batcher import Batcher
@@ -24,8 +26,6 @@ from .cache import AnswerCache
 from .metrics import Metrics
 from .registry import Registry
 from .settings import Settings
-
-M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,10 @@ class Server:
     batcher: Batcher
     cache: AnswerCache
     metrics: Metrics
+
+    @cached_property
+    def limits(self) -> Limits:
+        return self.settings.limits
 
     async def model(self, name: str | None, version: str | int | None) -> OnnxModel:
         """The model a query names, without blocking the event loop when it has to be loaded first."""
@@ -55,7 +59,7 @@ async def get_server(request: Request) -> Server:
 ServerDep = Annotated[Server, Depends(get_server)]
 
 
-def parse_query(model: type[M], request: Request) -> M:
+def parse_query[M: BaseModel](model: type[M], request: Request) -> M:
     """The query string as ``model``; errors are FastAPI's own 422 (loc ``query``). A parameter given
     twice is refused rather than one of its values silently taken."""
     params = request.query_params

@@ -1,31 +1,34 @@
-"""Answers as HTTP bodies: npy (float32, for programs), JSON (for anything), PNG (for people).
+"""Answers as HTTP bodies: npy (float32 or float16, for programs), JSON (for anything), PNG (for people).
 
-npy responses carry the model in headers X-Model, X-Model-Version, X-Kernel-Size, X-Pixel-Pitch-Um;
-JSON bodies carry the same as fields. Large bodies are encoded in a worker thread so one big answer
-does not stall the event loop (JSON and PNG above a few thousand values, npy only when huge).
+npy and PNG responses carry the model in headers X-Model, X-Model-Version, X-Kernel-Size,
+X-Pixel-Pitch-Um; JSON bodies carry the same as fields. Every array answer also carries the server's
+limits (``models_store.protocol.Limits``). The header names and the npy bytes are the wire protocol's
+(``models_store.protocol``), which the client reads with the same module. Large bodies are encoded in a
+worker thread so one big answer does not stall the event loop (JSON and PNG above a few thousand
+values, npy only when huge).
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import io
 import json
+import weakref
 from typing import Any, Literal
 
 import numpy as np
 from fastapi import HTTPException, Response
 
+from models_store.protocol import DEFAULT_DTYPE, MODEL_HEADERS, NPY_MEDIA_TYPE, DType, Limits, npy_bytes
 from models_store.runtime import OnnxModel
 
-NPY_MEDIA_TYPE = "application/x-npy"
 Format = Literal["npy", "json", "png"]
 ArrayFormat = Literal["npy", "json"]
+MEDIA_TYPES = {"npy": NPY_MEDIA_TYPE, "json": "application/json", "png": "image/png"}
 # Array elements above which encoding moves off the event loop. npy is one copy of the data (about
 # 0.2 ms for 1 MiB), far cheaper than the hand-off to a thread; JSON writes every float as text.
 _THREAD_ABOVE = {"npy": 1 << 22, "json": 1 << 12}
 _PNG_MAX_WIDTH = 1024
-MODEL_HEADERS = ("X-Model", "X-Model-Version", "X-Kernel-Size", "X-Pixel-Pitch-Um")
 
 
 def model_fields(onnx: OnnxModel) -> dict[str, Any]:
@@ -40,22 +43,31 @@ def model_headers(onnx: OnnxModel) -> dict[str, str]:
     return dict(zip(MODEL_HEADERS, values, strict=True))
 
 
+Headers = tuple[tuple[str, str], ...]
+# the headers of a model's answers in one format: the same for every answer, so made once per model
+# (weakly held: a model unloaded by a hot reload takes its entries with it)
+_HEADERS: weakref.WeakKeyDictionary[OnnxModel, dict[tuple[Format, Limits], Headers]] = weakref.WeakKeyDictionary()
+
+
+def answer_headers(onnx: OnnxModel, fmt: Format, limits: Limits) -> Headers:
+    """Content type, the model (npy, png) and the server's limits: the headers of an answer."""
+    per_model = _HEADERS.get(onnx)
+    if per_model is None:
+        per_model = _HEADERS.setdefault(onnx, {})
+    headers = per_model.get((fmt, limits))
+    if headers is None:
+        made = {"content-type": MEDIA_TYPES[fmt], **(model_headers(onnx) if fmt != "json" else {}), **limits.headers()}
+        headers = per_model[(fmt, limits)] = tuple(made.items())
+    return headers
+
+
+def is_finite(arr: np.ndarray) -> bool:
+    return bool(np.isfinite(arr).all())
+
+
 def check_finite(onnx: OnnxModel, arr: np.ndarray) -> None:
-    if not np.isfinite(arr).all():  # a model bug, not the caller's: say so rather than send NaN
+    if not is_finite(arr):  # a model bug, not the caller's: say so rather than send NaN
         raise HTTPException(status_code=500, detail=f"{onnx.name}@{onnx.version} produced non-finite values")
-
-
-@functools.lru_cache(maxsize=256)
-def _npy_header(shape: tuple[int, ...]) -> bytes:
-    header = io.BytesIO()  # the same for every answer of a shape, and slow to make: made once
-    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": shape})
-    return header.getvalue()
-
-
-def npy_bytes(arr: np.ndarray) -> bytes:
-    """``np.save``'s bytes (format 1.0, float32) with one copy of the data instead of two."""
-    arr = np.ascontiguousarray(arr, dtype="<f4")
-    return _npy_header(arr.shape) + arr.tobytes()
 
 
 def json_bytes(onnx: OnnxModel, key: str, arr: np.ndarray, extra: dict[str, Any] | None = None) -> bytes:
@@ -85,18 +97,28 @@ def png_bytes(arr: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def _encode(onnx: OnnxModel, arr: np.ndarray, fmt: Format, key: str, extra: dict[str, Any] | None) -> Response:
+def encode(onnx: OnnxModel, arr: np.ndarray, fmt: Format, limits: Limits, *, key: str = "psf",
+           extra: dict[str, Any] | None = None, dtype: DType = DEFAULT_DTYPE) -> tuple[bytes, Headers]:
+    """(body, headers with content-type) of the answer ``arr`` in ``fmt``; ``dtype`` applies to the values
+    of npy and json answers (a PNG is a picture)."""
     if fmt == "npy":
-        return Response(npy_bytes(arr), media_type=NPY_MEDIA_TYPE, headers=model_headers(onnx))
-    if fmt == "png":
-        return Response(png_bytes(arr), media_type="image/png", headers=model_headers(onnx))
-    return Response(json_bytes(onnx, key, arr, extra), media_type="application/json")
+        body = npy_bytes(arr, dtype)
+    elif fmt == "json":
+        body = json_bytes(onnx, key, arr if dtype == DEFAULT_DTYPE else arr.astype(dtype), extra)
+    else:
+        body = png_bytes(arr)
+    return body, answer_headers(onnx, fmt, limits)
 
 
-async def respond(onnx: OnnxModel, arr: np.ndarray, fmt: Format, *, key: str = "psf",
-                  extra: dict[str, Any] | None = None) -> Response:
+def _response(*args: Any, **kwargs: Any) -> Response:
+    body, headers = encode(*args, **kwargs)
+    return Response(body, headers=dict(headers))
+
+
+async def respond(onnx: OnnxModel, arr: np.ndarray, fmt: Format, limits: Limits, *, key: str = "psf",
+                  extra: dict[str, Any] | None = None, dtype: DType = DEFAULT_DTYPE) -> Response:
     """The answer ``arr`` in ``fmt``; JSON puts it under ``key`` next to the model fields and ``extra``."""
     check_finite(onnx, arr)
     if fmt == "png" or arr.size > _THREAD_ABOVE[fmt]:
-        return await asyncio.to_thread(_encode, onnx, arr, fmt, key, extra)
-    return _encode(onnx, arr, fmt, key, extra)
+        return await asyncio.to_thread(_response, onnx, arr, fmt, limits, key=key, extra=extra, dtype=dtype)
+    return _response(onnx, arr, fmt, limits, key=key, extra=extra, dtype=dtype)

@@ -22,6 +22,7 @@ from models_store import ConditionError
 from .limits import LimitExceeded, Overloaded
 from .registry import InvalidReference, ModelNotFound, ModelUnavailable
 
+
 class ErrorBody(BaseModel):
     """The body of every error answer (401, 404, 413, 503, ...)."""
 
@@ -107,8 +108,10 @@ async def _on_unavailable(_: Request, exc: ModelUnavailable) -> JSONResponse:
     return JSONResponse(status_code=503, content={"detail": str(exc)}, headers={"Retry-After": "30"})
 
 
-async def _on_too_large(_: Request, exc: LimitExceeded) -> JSONResponse:
-    return JSONResponse(status_code=413, content={"detail": str(exc)})
+async def _on_too_large(request: Request, exc: LimitExceeded) -> JSONResponse:
+    # the limits go with the refusal, so a client can split its request without reading the message
+    return JSONResponse(status_code=413, content={"detail": str(exc)},
+                        headers=request.app.state.settings.limits.headers())
 
 
 async def _on_overloaded(request: Request, exc: Overloaded) -> JSONResponse:

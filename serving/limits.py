@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from models_store.protocol import Limits
+
 from .metrics import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -28,8 +30,9 @@ class BodyLimitMiddleware:
     """Refuses request bodies over ``max_bytes`` with a 413 naming the limit: at once from
     Content-Length, else as soon as a chunked body grows past it."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: ASGIApp, limits: Limits) -> None:
+        self.app, self.max_bytes = app, limits.max_body_bytes
+        self._limit_headers = [(k.lower().encode(), v.encode()) for k, v in limits.headers().items()]
 
     def _message(self, size: str) -> str:
         return (f"request body of {size} bytes is over this server's limit of {self.max_bytes} bytes "
@@ -39,7 +42,7 @@ class BodyLimitMiddleware:
         body = json.dumps({"detail": self._message(size)}).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"connection", b"close"),
-                                (b"content-length", str(len(body)).encode())]})
+                                (b"content-length", str(len(body)).encode()), *self._limit_headers]})
         await send({"type": "http.response.body", "body": body})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -12,8 +12,17 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client import multiprocess
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+from .inflight import RequestsInFlight
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -50,8 +59,6 @@ class Metrics:
                            registry=r, multiprocess_mode="max")
         self.refused = Counter("psf_model_refused", "versions refused (sha256 mismatch or not loadable)",
                                ["model", "version"], registry=r)
-        # read by the micro-batcher: how many requests may still be on their way to it
-        self.active_requests = 0
         self._request_series: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 
     def count_request(self, route: str, method: str, status: str, seconds: float) -> None:
@@ -71,17 +78,40 @@ class Metrics:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
+class RequestMeter:
+    """The start and the end of one HTTP request: the in-flight gauge, the micro-batcher's count of
+    requests in flight, and the request's count and latency. The metrics middleware and the GET /psf
+    fast path both go through it, so both are measured alike."""
+
+    def __init__(self, metrics: Metrics, in_flight: RequestsInFlight) -> None:
+        self.metrics, self.in_flight = metrics, in_flight
+
+    def enter(self) -> float:
+        """A request begins; returns its start time for :meth:`count`."""
+        self.in_flight.count += 1
+        self.metrics.in_flight.inc()
+        return time.perf_counter()
+
+    def leave(self) -> None:
+        """A request is no longer being answered here (done, or handed to the full app)."""
+        self.in_flight.count -= 1
+        self.metrics.in_flight.dec()
+
+    def count(self, route: str, method: str, status: str, start: float) -> None:
+        self.metrics.count_request(route, method, status, time.perf_counter() - start)
+
+
 class MetricsMiddleware:
     """Counts and times every HTTP request by route template (not raw path), method and status."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app, self.metrics = app, metrics
+    def __init__(self, app: ASGIApp, meter: RequestMeter) -> None:
+        self.app, self.meter = app, meter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        metrics, start, status = self.metrics, time.perf_counter(), 500
+        meter, status = self.meter, 500
 
         async def send_status(message: Message) -> None:
             nonlocal status
@@ -89,13 +119,10 @@ class MetricsMiddleware:
                 status = message["status"]
             await send(message)
 
-        metrics.active_requests += 1
-        metrics.in_flight.inc()
+        start = meter.enter()
         try:
             await self.app(scope, receive, send_status)
         finally:
-            metrics.active_requests -= 1
-            metrics.in_flight.dec()
+            meter.leave()
             route = scope.get("route")
-            metrics.count_request(getattr(route, "path", None) or "unmatched", scope["method"], str(status),
-                                  time.perf_counter() - start)
+            meter.count(getattr(route, "path", None) or "unmatched", scope["method"], str(status), start)

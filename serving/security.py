@@ -1,11 +1,12 @@
 """Who may call: the API key, checked in front of everything else, and CORS (off unless configured).
 
 With ``PSF_API_KEY`` set, a request for anything but the health probes (``/healthz``, ``/readyz``,
-``/v2/health/*``; and the docs, when ``PSF_DOCS_PUBLIC``) must carry one of the keys in ``X-API-Key``, else it gets a 401 before the fast
-path, FastAPI's routing or the body are touched. The given key is hashed and compared with
-``hmac.compare_digest`` against the hash of every accepted key, all of them, so the time taken tells
-neither how much of a guess was right, nor how long a key is, nor which key matched. Keys are never
-logged: uvicorn's access log holds the request line only, and the 401 does not echo what was sent.
+``/v2/health/*``; and the docs, when ``PSF_DOCS_PUBLIC``) must carry one of the keys in ``X-API-Key``,
+else it gets a 401 before the fast path, FastAPI's routing or the body are touched. The given key is
+hashed and compared with ``hmac.compare_digest`` against the hash of every accepted key, all of them,
+so the time taken tells neither how much of a guess was right, nor how long a key is, nor which key
+matched. Keys are never logged: uvicorn's access log holds the request line only, and the 401 does not
+echo what was sent.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ import time
 
 from starlette.middleware.cors import CORSMiddleware
 
-from .encoding import MODEL_HEADERS
+from models_store.protocol import API_KEY_HEADER, LIMIT_HEADERS, MODEL_HEADERS
+
 from .metrics import ASGIApp, Metrics, Receive, Scope, Send
 from .settings import Settings
 
-HEADER = "X-API-Key"
+HEADER = API_KEY_HEADER
 # health probes, the Open Inference Protocol's among them, answer without a key
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready"})
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
@@ -77,5 +79,5 @@ def guarded(app: ASGIApp, settings: Settings, metrics: Metrics | None = None) ->
     if origins:
         app = CORSMiddleware(app, allow_origins=origins, allow_methods=["GET", "POST"],
                              allow_headers=[HEADER, "Content-Type"],
-                             expose_headers=list(MODEL_HEADERS))
+                             expose_headers=[*MODEL_HEADERS, *LIMIT_HEADERS.values()])
     return app

@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models_store import default_store_root
+from models_store.protocol import Limits
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 MiB = 1 << 20
@@ -102,6 +103,12 @@ class Settings(BaseSettings):
     @property
     def max_body_bytes(self) -> int:
         return int(self.max_body_mb * MiB)
+
+    @property
+    def limits(self) -> Limits:
+        """The request sizes this server accepts, as the wire protocol announces them."""
+        return Limits(max_batch=self.max_batch, max_grid=self.max_grid, max_steps=self.max_steps,
+                      max_body_bytes=self.max_body_bytes)
 
     @property
     def cache_bytes(self) -> int:

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-HEADER_LENGTH = "Inference-Header-Content-Length"
+from models_store.protocol import V2_HEADER_LENGTH as HEADER_LENGTH
+
 _NUMPY = {"FP32": "<f4", "FP64": "<f8", "FP16": "<f2", "INT64": "<i8", "INT32": "<i4"}
 DATATYPES = tuple(sorted(_NUMPY))
 
@@ -67,7 +68,8 @@ def parse_request(body: bytes, header_length: str | None) -> tuple[InferRequest,
     arrays, offset = {}, 0
     for tensor in request.inputs:
         if tensor.datatype not in _NUMPY:
-            raise V2Error(f"input {tensor.name}: datatype={tensor.datatype!r} is not allowed: use one of {sorted(_NUMPY)}")
+            raise V2Error(f"input {tensor.name}: datatype={tensor.datatype!r} is not allowed: use one of "
+                          f"{sorted(_NUMPY)}")
         if any(d < 0 for d in tensor.shape):
             raise V2Error(f"input {tensor.name}: shape={tensor.shape} is not allowed: dimensions must be >= 0")
         size = tensor.parameters.get("binary_data_size")
@@ -82,11 +84,13 @@ def parse_request(body: bytes, header_length: str | None) -> tuple[InferRequest,
                 flat = np.asarray(tensor.data, dtype=_NUMPY[tensor.datatype]).reshape(-1)
             arrays[tensor.name] = flat.reshape(tensor.shape)
         except (TypeError, ValueError) as exc:
-            raise V2Error(f"input {tensor.name}: data does not fit shape {tensor.shape} {tensor.datatype}: {exc}") from None
+            raise V2Error(f"input {tensor.name}: data does not fit shape {tensor.shape} {tensor.datatype}: "
+                          f"{exc}") from None
     return request, arrays
 
 
-def encode_response(request: InferRequest, model: str, version: int, outputs: dict[str, np.ndarray]) -> tuple[bytes, dict[str, str]]:
+def encode_response(request: InferRequest, model: str, version: int,
+                    outputs: dict[str, np.ndarray]) -> tuple[bytes, dict[str, str]]:
     """(body, extra headers): the outputs a request asked for (all when it named none), as binary
     tensors when it asked for them, else as JSON lists."""
     binary_all = bool(request.parameters.get("binary_data_output", False))

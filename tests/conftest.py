@@ -12,10 +12,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import numpy as np
 import pytest
+
+if TYPE_CHECKING:
+    from clients import LocalPSFModel, PSFClient
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,7 +36,7 @@ def pytest_collection_modifyitems(config, items) -> None:
 
 def run_cli(*args: str, cwd: Path = ROOT, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+                          env={**os.environ, **(env or {})}, check=False)
 
 
 @pytest.fixture(scope="session")
@@ -73,7 +77,7 @@ class ServerProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         # A file, not a pipe: a pipe nobody reads fills up with access-log lines and blocks the server.
         self.log_path = log_path or Path(store).parent / f"server-{self.port}.log"
-        self.log = open(self.log_path, "w")
+        self.log = open(self.log_path, "w")  # noqa: SIM115 - open while the server runs, closed when it stops
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "serving", "--store", str(store), "--host", "127.0.0.1", "--port", str(self.port),
              *extra],
@@ -144,6 +148,28 @@ def local_model(trained_store: Path):
 def http(server_url: str):
     with httpx.Client(base_url=server_url, timeout=30.0) as client:
         yield client
+
+
+# the embedded model and a client of the session's server, for the client tests
+@pytest.fixture(scope="module")
+def local(trained_store: Path) -> LocalPSFModel:
+    from clients import LocalPSFModel
+
+    return LocalPSFModel.from_store(trained_store, "ci")
+
+
+@pytest.fixture(scope="module")
+def client(server_url: str) -> Iterator[PSFClient]:
+    from clients import PSFClient
+
+    with PSFClient(server_url, timeout=30.0) as psf_client:
+        yield psf_client
+
+
+def imports_in_a_fresh_python(code: str) -> None:
+    """Run ``code`` (import statements and asserts on ``sys.modules``) in a new interpreter; fail with its error."""
+    result = run_cli("-c", code, timeout=120)
+    assert result.returncode == 0, result.stderr
 
 
 def load_npy(response: httpx.Response) -> np.ndarray:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pickle
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -17,17 +16,6 @@ QUERIES = [
     {"field": 1.0, "depth": 100.0, "wavelength": 650.0, "azimuth": -120.0},
     {"x": 0.3, "y": -0.8, "depth": 4.0, "wavelength": 600.0},
 ]
-
-
-@pytest.fixture(scope="module")
-def local(trained_store: Path) -> LocalPSFModel:
-    return LocalPSFModel.from_store(trained_store, "ci")
-
-
-@pytest.fixture(scope="module")
-def client(server_url: str) -> Iterator[PSFClient]:
-    with PSFClient(server_url, timeout=30.0) as psf_client:
-        yield psf_client
 
 
 @pytest.mark.parametrize("query", QUERIES)
@@ -105,3 +93,11 @@ def test_broken_store_is_a_psf_error(tmp_path: Path, trained_store: Path) -> Non
     onnx.write_bytes(onnx.read_bytes()[:-10])
     with pytest.raises(PSFError, match="sha256"):
         LocalPSFModel.from_store(copy, "ci")
+
+
+def test_a_misspelt_keyword_is_refused_by_name(local: LocalPSFModel, client: PSFClient) -> None:
+    for source in (local, client):
+        with pytest.raises(TypeError, match="psf\\(\\) got an unexpected keyword argument 'azimtuh'"):
+            source.psf(field=0.5, azimtuh=30.0, depth=10.0, wavelength=550.0)  # type: ignore[call-arg]
+        with pytest.raises(TypeError, match="psf_batch\\(\\) got an unexpected keyword argument 'fields'"):
+            source.psf_batch(fields=[0.5], depth=10.0, wavelength=550.0)  # type: ignore[call-arg]

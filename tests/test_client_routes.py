@@ -1,9 +1,6 @@
-"""Client methods on the routes of the serving issue (/psf/batch, /psf/grid, /interpolate, /latent,
-/decode), against the real server and LocalPSFModel.
-
-Written against the contract before those routes were merged; they run once serving and
-models_store.runtime.OnnxModel have them. MAX_BATCH_ENV names the server's batch-limit setting.
-"""
+"""Client methods on the array routes (/psf/batch, /psf/grid, /interpolate, /latent, /decode) against
+the real server and LocalPSFModel: the same arrays both ways, batches split over the server's limit
+(MAX_BATCH_ENV names the setting), the API key on every route."""
 
 from __future__ import annotations
 
@@ -25,12 +22,10 @@ from clients import (
     render,
 )
 from clients._exceptions import error_from_response
-from clients._local import grid_from_points
 
-from .conftest import ServerProcess, ready_server
-from .test_client_local import client, local  # noqa: F401 - the same fixtures
+from .conftest import ServerProcess, metric, ready_server
 
-MAX_BATCH_ENV = "PSF_MAX_BATCH"  # the serving issue's setting for the largest batch a request may hold
+MAX_BATCH_ENV = "PSF_MAX_BATCH"  # the server's setting for the most conditions one request may hold
 LIMIT = 7
 COLUMNS = {"field": np.linspace(0.0, 1.0, 20), "azimuth": np.linspace(-170.0, 170.0, 20),
            "depth": np.geomspace(2.0, 100.0, 20), "wavelength": np.linspace(450.0, 650.0, 20)}
@@ -70,15 +65,31 @@ def test_batch_over_the_limit_is_chunked_in_order(small_batch_server: ServerProc
     np.testing.assert_array_equal(asyncio.run(gathered()), out)
 
 
+def test_the_limit_is_read_from_the_first_answer(small_batch_server: ServerProcess, local: LocalPSFModel) -> None:
+    def refused() -> float:
+        return metric(httpx.get(small_batch_server.url + "/metrics").text, "psf_http_requests_total",
+                      route="/psf/batch", status="413")
+
+    with PSFClient(small_batch_server.url, timeout=60.0) as client:
+        client.psf(**START)  # any answer announces the limits
+        assert client.max_batch == LIMIT and client.server_limits is not None
+        assert client.server_limits.max_batch == LIMIT
+        before = refused()
+        out = client.psf_batch(**COLUMNS)
+    assert refused() == before, "an oversized batch went out although the limit was known"
+    np.testing.assert_array_equal(out, local.psf_batch(**COLUMNS))
+
+
 def test_grid_equals_local_and_sits_on_tile_centres(client: PSFClient, local: LocalPSFModel) -> None:
     grid = client.psf_grid(5, 3, depth=4.0, wavelength=520.0)
     assert grid.shape == (3, 5, 16, 16) and grid.meta == local.meta
     np.testing.assert_array_equal(grid, local.psf_grid(5, 3, depth=4.0, wavelength=520.0))
     x, y = grid_positions(5, 3)
     np.testing.assert_allclose(grid[2, 4], client.psf(x=x[4], y=y[2], depth=4.0, wavelength=520.0), atol=1e-7)
-    # the embedded fallback (single-point queries) gives the runtime's numbers exactly
-    np.testing.assert_array_equal(grid_from_points(local.onnx, 5, 3, depth=4.0, wavelength=520.0),
-                                  local.onnx.psf_grid(5, 3, depth=4.0, wavelength=520.0))
+    # the grid is the batch of its tile centres, row by row from the top
+    gx, gy = np.meshgrid(x, y)
+    np.testing.assert_array_equal(local.psf_batch(x=gx.ravel(), y=gy.ravel(), depth=4.0, wavelength=520.0),
+                                  grid.reshape(15, 16, 16))
 
 
 @pytest.mark.parametrize("method", ["linear", "slerp"])

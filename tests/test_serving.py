@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -14,13 +12,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from models_store import Manifest, Store
+from models_store.protocol import Limits
 from models_store.runtime import OnnxModel
 from serving.app import create_app
 from serving.settings import Settings
-from tests.conftest import load_npy, republish
+from tests.conftest import imports_in_a_fresh_python, load_npy, republish
 
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
 QUERY = {"field": 0.5, "depth": 10.0, "wavelength": 550.0, "azimuth": 30.0}
 
 
@@ -179,10 +176,22 @@ def test_api_key_guards_everything_but_health(trained_store: Path) -> None:
 
 
 def test_serving_and_clients_do_not_import_torch_or_training() -> None:
-    code = (
+    imports_in_a_fresh_python(
         "import sys, serving.app, serving.registry, clients\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in {'torch', 'deeplens', 'training'})\n"
         "assert not bad, bad\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
+
+
+def test_limits_are_announced_on_answers_refusals_and_models(http: httpx.Client) -> None:
+    listed = http.get("/models")
+    limits = Limits.from_headers(listed.headers)
+    assert limits is not None and limits.max_batch >= 1
+    assert all(entry["limits"] == limits.as_dict() for entry in listed.json())
+    for answer in (http.get("/psf", params={**QUERY, "format": "npy"}), http.get("/psf", params=QUERY),
+                   http.post("/psf/batch", json={"field": [0.1, 0.2], "depth": 10.0, "wavelength": 550.0})):
+        assert answer.status_code == 200 and Limits.from_headers(answer.headers) == limits
+    side = limits.max_grid + 1  # one row more than the grid limit allows
+    refused = http.get("/psf/grid", params={"nx": side, "ny": 1, "depth": 10.0, "wavelength": 550.0})
+    assert refused.status_code == 413 and Limits.from_headers(refused.headers) == limits
+    assert f"limit of {limits.max_grid}" in refused.json()["detail"]

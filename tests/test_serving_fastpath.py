@@ -10,13 +10,14 @@ import httpx
 import numpy as np
 import pytest
 
-from serving.encoding import npy_bytes
-from serving.fastpath import parse_plain_query
+from models_store.protocol import npy_bytes
+from serving.routes.psf import PSFRequest, plain_psf_request
 from tests.conftest import ServerProcess, metric, ready_server
 
 QUERIES = [
     {"field": 0.3, "azimuth": 200.0, "depth": 4.0, "wavelength": 520.0},
     {"x": -0.5, "y": 0.25, "depth": 20.0, "wavelength": 610.0, "model": "ci", "version": "latest"},
+    {"field": 0.8, "depth": 3.0, "wavelength": 480.0, "dtype": "float16"},
 ]
 
 
@@ -27,14 +28,21 @@ def route_only_server(trained_store: Path, tmp_path_factory: pytest.TempPathFact
         yield server
 
 
+def _conditions(**given: float) -> dict[str, float | None]:
+    return {**dict.fromkeys(("field", "azimuth", "x", "y", "depth", "wavelength", "focus")), **given}
+
+
 def test_plain_queries_parse_and_unusual_ones_are_handed_over() -> None:
-    assert parse_plain_query(b"field=0.5&depth=3&wavelength=550&format=npy") == {
-        "field": "0.5", "depth": "3", "wavelength": "550", "format": "npy"}
-    assert parse_plain_query(b"model=my%2Dlens&depth=1e1") == {"model": "my-lens", "depth": "1e1"}
-    assert parse_plain_query(b"") == {}
-    assert parse_plain_query(b"field=0.1&field=0.2") is None  # repeated
-    assert parse_plain_query(b"feild=0.1") is None  # unknown: the route names it
-    assert parse_plain_query(b"field") is None  # no value
+    assert plain_psf_request(b"field=0.5&depth=3&wavelength=550&format=npy") == PSFRequest(
+        _conditions(field=0.5, depth=3.0, wavelength=550.0), fmt="npy")
+    assert plain_psf_request(b"model=my%2Dlens&depth=1e1&dtype=float16") == PSFRequest(
+        _conditions(depth=10.0), model="my-lens", dtype="float16")
+    assert plain_psf_request(b"") == PSFRequest(_conditions())
+    assert plain_psf_request(b"field=0.1&field=0.2") is None  # repeated
+    assert plain_psf_request(b"feild=0.1") is None  # unknown: the route names it
+    assert plain_psf_request(b"field") is None  # no value
+    assert plain_psf_request(b"depth=far") is None  # not a number
+    assert plain_psf_request(b"depth=1&dtype=float64") is None  # not an offered dtype
 
 
 @pytest.mark.parametrize("fmt", ["npy", "json"])
@@ -87,6 +95,9 @@ def test_npy_bytes_are_np_save_bytes(shape: tuple[int, ...]) -> None:
     buffer = io.BytesIO()
     np.save(buffer, arr.astype(np.float32), allow_pickle=False)
     assert npy_bytes(arr) == buffer.getvalue()
+    buffer = io.BytesIO()
+    np.save(buffer, arr.astype(np.float16), allow_pickle=False)
+    assert npy_bytes(arr, "float16") == buffer.getvalue()
     if arr.ndim > 1 and len(arr) > 1:  # a strided view
         buffer = io.BytesIO()
         np.save(buffer, np.ascontiguousarray(arr[::2], dtype=np.float32), allow_pickle=False)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Response
 from ..deps import ServerDep
 from ..encoding import respond
 from ..limits import check_size
-from .params import ArrayFormatQuery, Conditions, npy_responses
+from .params import ArrayFormatQuery, Conditions, DTypeQuery, npy_responses
 
 router = APIRouter(tags=["psf"])
 
@@ -20,6 +20,7 @@ async def post_batch(
     body: Conditions,
     server: ServerDep,
     fmt: ArrayFormatQuery = "npy",
+    dtype: DTypeQuery = "float32",
 ) -> Response:
     check_size("conditions", body.rows(), server.settings.max_batch, "PSF_MAX_BATCH")
     onnx = await server.model(body.model, body.version)
@@ -29,4 +30,4 @@ async def post_batch(
     psfs = server.cache.get(key)
     if psfs is None:
         psfs = server.cache.put(key, await server.batcher.psf(onnx, condition, azimuth))
-    return await respond(onnx, psfs, fmt)
+    return await respond(onnx, psfs, fmt, server.limits, dtype=dtype)

@@ -50,4 +50,4 @@ async def post_interpolate(
     psfs, path = await server.batcher.run(body.steps, onnx.interpolate, start, end, body.steps, body.method)
     extra = {"method": body.method, "steps": body.steps,
              "conditions": {name: column.tolist() for name, column in path.items()}}
-    return await respond(onnx, psfs, fmt, extra=extra)
+    return await respond(onnx, psfs, fmt, server.limits, extra=extra)

@@ -56,4 +56,4 @@ async def post_decode(
     check_size("conditions", rows, server.settings.max_batch, "PSF_MAX_BATCH")
     onnx = await server.model(body.model, body.version)
     psfs = await server.batcher.run(rows, partial(onnx.decode, body.z, **body.query()))
-    return await respond(onnx, psfs, fmt)
+    return await respond(onnx, psfs, fmt, server.limits)

@@ -6,12 +6,13 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
+from fastapi.responses import JSONResponse
 
 from models_store import Manifest, StoreError
 
 from ..deps import ServerDep
 from ..registry import ModelUnavailable
-from .params import MODEL_ERRORS
+from .params import LIMIT_HEADERS_DOC, MODEL_ERRORS
 
 router = APIRouter(tags=["models"])
 
@@ -29,19 +30,24 @@ def _summary(manifest: Manifest) -> dict[str, Any]:
     }
 
 
-@router.get("/models", summary="models, versions, aliases and a summary of each latest manifest")
-def list_models(server: ServerDep) -> list[dict[str, Any]]:
+@router.get("/models", summary="models, versions, aliases, a summary of each latest manifest, and the limits",
+            description="Each entry's `limits` are this server's request limits (the same for every model: "
+            "conditions per batch, grid cells, interpolation steps, body bytes); the answer's headers "
+            "carry them too, as every array answer's do.",
+            responses={200: {"description": "one entry per model", "headers": LIMIT_HEADERS_DOC, "content": {
+                "application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}}})
+def list_models(server: ServerDep) -> JSONResponse:
     store, served = server.registry.store, server.registry.served()
     out = []
     for name in store.models():
         entry: dict[str, Any] = {"name": name, "versions": store.versions(name), "aliases": store.aliases(name),
-                                 "served_version": served.get(name)}
+                                 "served_version": served.get(name), "limits": server.limits.as_dict()}
         try:  # listing must not hash every file; loading does that
             entry["latest"] = _summary(store.manifest(name, verify=False))
         except StoreError as exc:
             entry["latest"], entry["error"] = None, str(exc)
         out.append(entry)
-    return out
+    return JSONResponse(out, headers=server.limits.headers())
 
 
 @router.get("/models/{name}", summary="the full manifest of one version, including its evaluation card",

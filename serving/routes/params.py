@@ -8,7 +8,9 @@ from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from ..encoding import NPY_MEDIA_TYPE, ArrayFormat, Format
+from models_store.protocol import DEFAULT_DTYPE, LIMIT_HEADERS, MODEL_HEADERS, NPY_MEDIA_TYPE, QUERY_COLUMNS, DType
+
+from ..encoding import ArrayFormat, Format
 
 RANGES = "within the model's trained range (see GET /models/{name})"
 DESCRIPTIONS = {
@@ -24,12 +26,24 @@ DESCRIPTIONS = {
     "model": "model name (default: the server's default model)",
     "version": "version number or alias such as prod (default: latest)",
 }
-COLUMNS = ("field", "azimuth", "x", "y", "depth", "wavelength", "focus")
+COLUMNS = QUERY_COLUMNS
+# the bound follows from float16's 11 significant bits; the measured figures: README.md, "float16 answers"
+FLOAT16_BOUND = ("float16 differs from the float32 answer by at most 2^-12 = 2.4e-4 per value (2^-11 = 0.049 % "
+                 "of it for values >= 2^-14), so by at most 4.9e-4 in relative L1 per kernel; measured on "
+                 "cooke-quickstart: max 1.2e-4 per value, relative L1 3.2e-4 at most (1.8e-4 on average), "
+                 "a kernel's sum 1 within 2.9e-4, far below the model's own error")
+DTYPE_DESCRIPTION = (f"float32 (the default) or float16 (half the bytes): the values' type in npy and json answers "
+                     f"(png previews are unchanged); {FLOAT16_BOUND}")
 
 
 ArrayFormatQuery = Annotated[ArrayFormat, Query(alias="format", description="npy (float32 .npy bytes, the "
                                                 "default) or json")]
-_FORMATS = "json, npy (float32 .npy bytes) or png (a preview for people)"
+_FORMATS = "json, npy (.npy bytes, float32 unless dtype says otherwise) or png (a preview for people)"
+DTypeQuery = Annotated[DType, Query(description=DTYPE_DESCRIPTION)]
+
+
+def _dtype() -> Any:
+    return Field(default=DEFAULT_DTYPE, description=DTYPE_DESCRIPTION)
 
 
 def _not_null(value: Any) -> Any:
@@ -85,6 +99,7 @@ class PSFQuery(Position, ModelChoice):
     model_config = ConfigDict(extra="forbid")
 
     fmt: Format = Field(default="json", alias="format", description=_FORMATS + "; default json")
+    dtype: DType = _dtype()
 
 
 class GridQuery(ModelChoice):
@@ -93,14 +108,17 @@ class GridQuery(ModelChoice):
     model_config = ConfigDict(extra="forbid")
 
     # minimum stated for OpenAPI; the check itself is models_store's (its message names the value as given)
-    nx: int = Field(json_schema_extra={"minimum": 1}, description="tiles across; tile i is centred at x = -1 + (2i + 1) / nx [1]; nx * ny "
+    nx: int = Field(json_schema_extra={"minimum": 1},
+                    description="tiles across; tile i is centred at x = -1 + (2i + 1) / nx [1]; nx * ny "
                     "at most the server's limit (413 above)")
-    ny: int = Field(json_schema_extra={"minimum": 1}, description="tiles down; tile j is centred at y = 1 - (2j + 1) / ny [1] (row 0 is the "
+    ny: int = Field(json_schema_extra={"minimum": 1},
+                    description="tiles down; tile j is centred at y = 1 - (2j + 1) / ny [1] (row 0 is the "
                     "top, +y)")
     depth: float | None = _described("depth")
     wavelength: float | None = _described("wavelength")
     focus: float | None = _described("focus")
     fmt: Format = Field(default="npy", alias="format", description=_FORMATS + "; default npy [ny, nx, k, k]")
+    dtype: DType = _dtype()
 
 
 # the errors of every route that computes with a model (their bodies: serving/openapi.py)
@@ -112,15 +130,26 @@ MODEL_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+_LIMITS_MEANING = {"max_batch": "most conditions in one /psf/batch, /latent or /decode",
+                   "max_grid": "most cells (nx * ny) in one /psf/grid", "max_steps": "most steps of one /interpolate",
+                   "max_body_bytes": "largest request body [bytes]"}
+# every array answer, every 413 and GET /models carry them (models_store.protocol.Limits)
+LIMIT_HEADERS_DOC = {header: {"description": f"this server's limit: {_LIMITS_MEANING[name]}",
+                              "schema": {"type": "string", "pattern": "^[0-9]+$"}}
+                     for name, header in LIMIT_HEADERS.items()}
+
+
 def npy_responses(shape: str, *, png: bool = False) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` of a route answering arrays."""
     content: dict[str, Any] = {NPY_MEDIA_TYPE: {}, "application/json": {"schema": _JSON_ANSWER}}
     if png:
         content["image/png"] = {}
     return {
-        200: {"content": content, "description": f"npy: a float32 {shape} .npy file with headers X-Model, "
-              "X-Model-Version, X-Kernel-Size, X-Pixel-Pitch-Um; json: {model, version, kernel_size, "
-              "pixel_pitch_um, psf}" + ("; png: a preview image (each kernel scaled to its peak)" if png else "")},
+        200: {"content": content, "description": f"npy: a {shape} .npy file (float32, or float16 with dtype=float16 "
+              f"where offered) with headers {', '.join(MODEL_HEADERS)}; json: {{model, version, kernel_size, "
+              "pixel_pitch_um, psf}" + ("; png: a preview image (each kernel scaled to its peak)" if png else "")
+              + f". Every answer carries this server's limits in headers {', '.join(LIMIT_HEADERS.values())}",
+              "headers": LIMIT_HEADERS_DOC},
         **MODEL_ERRORS,
     }
 
