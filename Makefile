@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 CONFIG ?= configs/quickstart.yml
 
-.PHONY: serve test venv-serve venv-dev container-base clean
+.PHONY: serve test lint venv-serve venv-dev container-base clean
 
 $(PY):
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 12), f"Python 3.12 is required, found {sys.version.split()[0]} (pyenv: .python-version selects 3.12)"'
@@ -36,8 +36,13 @@ serve: venv-serve
 container-base:
 	bash .ci/container-base.sh
 
-## make test: set up (the venv, podman and the container base) and run the test suite
-test: venv-dev container-base
+## make lint: ruff on the whole tree, mypy on the packages named in pyproject.toml [tool.mypy]
+lint: venv-dev
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
+## make test: set up (the venv, podman and the container base), lint, and run the whole test suite
+test: venv-dev container-base lint
 	$(PY) -m pytest -q
 
 clean:

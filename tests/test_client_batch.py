@@ -1,6 +1,6 @@
 """psf_batch chunking against a loopback server that enforces a batch limit the way the contract says
 (413 announcing the limit in the X-Max-Batch-Size header). The same against the real server is in
-test_client_routes.py."""
+test_client_array_routes.py."""
 
 from __future__ import annotations
 
