@@ -145,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
                           for b, v in figures["batches"].items())
         print(f"{label}{provider} {figures['providers'][0]}: PSFs/s (run / IOBinding) {rates}; "
               f"max |diff| vs CPU {figures['max_abs_diff_vs_cpu']:.2e}")
-    print(f"{label}GET /psf p50 {report['http_get_psf']['p50_ms']:.2f} ms on {report['http_get_psf']['server_providers']}; "
+    http_get = report["http_get_psf"]
+    print(f"{label}GET /psf p50 {http_get['p50_ms']:.2f} ms on {http_get['server_providers']}; "
           f"ks {manifest.kernel_size}; target >= {TARGET_PSFS_PER_S:.0e} PSFs/s at ks {TARGET_KERNEL}: "
           f"{report['target']['met']} -> {out}")
     return 0

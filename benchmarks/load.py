@@ -82,9 +82,9 @@ def wrk(port: int, pid: int, targets: list[str], connections: int, seconds: floa
     cpu = _cpu_s(pid) - cpu
     if "Requests/sec:" not in out:
         raise RuntimeError(f"wrk failed (exit {proc.returncode}): {out[-1500:]} {proc.stderr[-1500:]}")
-    percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.M))
+    percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.MULTILINE))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    sockets = re.search(r"Socket errors: (.*)$", out, re.M)
+    sockets = re.search(r"Socket errors: (.*)$", out, re.MULTILINE)
     requests = int(re.search(r"(\d+) requests in", out).group(1))
     return {"req_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
             "server_cpu_us_per_request": round(cpu / max(1, requests) * 1e6, 1),
@@ -100,7 +100,8 @@ def locust_mix(port: int, manifest: Any, users: int, seconds: float, max_request
            "PSF_LOAD_KERNEL": str(manifest.kernel_size), "PSF_LOAD_MAX_REQUESTS": str(max_requests)}
     locust = Path(sys.executable).with_name("locust")
     proc = subprocess.run([str(locust), "-f", str(ROOT / "benchmarks" / "locustfile.py"), "--headless",
-                           "--users", str(users), "--spawn-rate", str(users), "--run-time", f"{max(1, round(seconds))}s",
+                           "--users", str(users), "--spawn-rate", str(users),
+                           "--run-time", f"{max(1, round(seconds))}s",
                            "--host", f"http://127.0.0.1:{port}", "--only-summary", "--stop-timeout", "5",
                            "--loglevel", "WARNING"],
                           capture_output=True, text=True, timeout=seconds + 90, env=env, cwd=workdir)
@@ -225,7 +226,7 @@ def report(r: dict[str, Any]) -> None:
     mix = r["mix"]
     print(f"\nload on {r['model']} (k={r['kernel_size']}), {r['connections']} connections, {r['seconds']} s"
           + (" [QUICK]" if r["quick"] else ""))
-    print(f"| route | requests | req/s | p50 ms | p99 ms | not 200 | invalid | 503 w/o Retry-After |")
+    print("| route | requests | req/s | p50 ms | p99 ms | not 200 | invalid | 503 w/o Retry-After |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, route in sorted(mix["routes"].items()):
         other = {s: n for s, n in route["statuses"].items() if s != "200"}

@@ -58,7 +58,8 @@ def build_args() -> list[str]:
 def run(*args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
     proc = subprocess.run([*PODMAN, *args], capture_output=True, text=True, timeout=timeout)
     if check:
-        assert proc.returncode == 0, f"podman {' '.join(args[:3])} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        assert proc.returncode == 0, \
+            f"podman {' '.join(args[:3])} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return proc
 
 

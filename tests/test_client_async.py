@@ -50,9 +50,8 @@ def test_errors_come_back_to_the_call_that_caused_them(server_url: str) -> None:
     assert isinstance(bad_depth, InvalidRequestError) and "depth=1000" in bad_depth.message
     assert isinstance(unknown, NotFoundError)
     assert manifest["name"] == "ci" and [m["name"] for m in models] == ["ci"] and healthy is True
-    with PSFClient(server_url) as sync:
-        with pytest.raises(InvalidRequestError) as caught:
-            sync.psf(field=0.5, depth=1000.0, wavelength=550.0)
+    with PSFClient(server_url) as sync, pytest.raises(InvalidRequestError) as caught:
+        sync.psf(field=0.5, depth=1000.0, wavelength=550.0)
     assert caught.value.message == bad_depth.message
 
 

@@ -67,6 +67,5 @@ def test_bad_values_and_unknown_names(server_url: str) -> None:
 
 
 def test_nobody_listening(dead_url: str) -> None:
-    with PSFClient(dead_url, retries=0) as client:
-        with pytest.raises(TransportError, match="cannot reach"):
-            client.models()
+    with PSFClient(dead_url, retries=0) as client, pytest.raises(TransportError, match="cannot reach"):
+        client.models()

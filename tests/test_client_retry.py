@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from datetime import datetime, timedelta, timezone
 
 import httpx
 import numpy as np
@@ -62,9 +62,9 @@ def test_retry_after_is_capped() -> None:
 
 
 def test_503_without_retry_after_backs_off_and_gives_up_with_the_servers_word(caplog) -> None:
-    with ScriptedServer(busy_then_ok(100, None)) as server, PSFClient(server.url, retries=2, backoff=0.01) as client:
-        with caplog.at_level(logging.WARNING, logger="clients"), pytest.raises(OverloadedError) as caught:
-            client.psf(**QUERY)
+    with ScriptedServer(busy_then_ok(100, None)) as server, PSFClient(server.url, retries=2, backoff=0.01) as client, \
+            caplog.at_level(logging.WARNING, logger="clients"), pytest.raises(OverloadedError) as caught:
+        client.psf(**QUERY)
     assert len(server.seen) == 3  # one try + two retries
     assert caught.value.message == "overloaded, try later" and caught.value.retry_after is None
     assert sum("retry" in r.message for r in caplog.records) == 2
@@ -73,9 +73,8 @@ def test_503_without_retry_after_backs_off_and_gives_up_with_the_servers_word(ca
 @pytest.mark.parametrize("status, error", [(422, InvalidRequestError), (404, NotFoundError), (500, ServerError)])
 def test_other_errors_are_not_retried(status: int, error: type) -> None:
     with ScriptedServer(lambda seen, i: json_reply(status, {"detail": f"said with {status}"})) as server, \
-            PSFClient(server.url, retries=3, backoff=0.01) as client:
-        with pytest.raises(error, match=f"said with {status}"):
-            client.psf(**QUERY)
+            PSFClient(server.url, retries=3, backoff=0.01) as client, pytest.raises(error, match=f"said with {status}"):
+        client.psf(**QUERY)
     assert len(server.seen) == 1
 
 
@@ -115,9 +114,9 @@ def test_connection_refused_is_retried_then_a_transport_error(dead_url: str, cap
 
 def test_stalled_server_is_a_timeout_error() -> None:
     with ScriptedServer(lambda seen, i: Reply(delay=1.0, body=b"late")) as server, \
-            PSFClient(server.url, timeout=0.2, retries=0) as client:
-        with pytest.raises(RequestTimeoutError, match="timed out") as caught:
-            client.psf(**QUERY)
+            PSFClient(server.url, timeout=0.2, retries=0) as client, \
+            pytest.raises(RequestTimeoutError, match="timed out") as caught:
+        client.psf(**QUERY)
     assert isinstance(caught.value.__cause__, httpx.TimeoutException)
 
 
@@ -132,7 +131,7 @@ def test_async_client_retries_503_too() -> None:
 
 
 def test_retry_after_as_http_date() -> None:
-    when = datetime.now(timezone.utc) + timedelta(seconds=30)
+    when = datetime.now(UTC) + timedelta(seconds=30)
     request = httpx.Request("GET", "http://x/psf")
     response = httpx.Response(503, json={"detail": "busy"}, headers={"Retry-After": format_datetime(when, usegmt=True)},
                               request=request)

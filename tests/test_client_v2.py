@@ -22,7 +22,8 @@ def test_psf_batch_and_grid_are_the_same_kernels_as_over_the_psf_api(both):
         assert np.array_equal(a, b) and b.meta == a.meta
     columns = {"x": [0.5, -0.3, 0.0], "y": [-0.2, 0.9, 0.0], "depth": [3.0, 40.0, 10.0], "wavelength": 600.0}
     assert np.array_equal(psf_api.psf_batch(**columns), v2.psf_batch(**columns))
-    assert np.array_equal(psf_api.psf_grid(5, 3, depth=8.0, wavelength=500.0), v2.psf_grid(5, 3, depth=8.0, wavelength=500.0))
+    grid = {"depth": 8.0, "wavelength": 500.0}
+    assert np.array_equal(psf_api.psf_grid(5, 3, **grid), v2.psf_grid(5, 3, **grid))
 
 
 def test_latents_decode_and_the_manifest_match(both):
@@ -45,13 +46,16 @@ def test_rendering_code_runs_unchanged_on_either_protocol(both):
 
 def test_refusals_name_the_parameter(both, server_url):
     _, v2 = both
-    with pytest.raises(InvalidRequestError, match=r"depth=500.0 is not allowed: must be a finite number in \[2, 100\] m"):
+    out_of_range = r"depth=500.0 is not allowed: must be a finite number in \[2, 100\] m"
+    with pytest.raises(InvalidRequestError, match=out_of_range):
         v2.psf(field=0.5, depth=500.0, wavelength=550.0)
     with pytest.raises(InvalidRequestError, match="version='prod' is not allowed with protocol='v2'"):
         v2.psf(field=0.5, depth=5.0, wavelength=550.0, version="prod")
     with pytest.raises(PSFError, match="interpolate is not offered over protocol='v2'"):
-        v2.interpolate({"field": 0, "depth": 5, "wavelength": 550}, {"field": 1, "depth": 5, "wavelength": 550}, steps=3)
+        v2.interpolate({"field": 0, "depth": 5, "wavelength": 550}, {"field": 1, "depth": 5, "wavelength": 550},
+                       steps=3)
     with pytest.raises(ValueError, match="protocol='grpc' is not allowed"):
         PSFClient(server_url, protocol="grpc")
-    with PSFClient(server_url, protocol="v2") as nameless, pytest.raises(InvalidRequestError, match="model is required"):
+    with PSFClient(server_url, protocol="v2") as nameless, \
+            pytest.raises(InvalidRequestError, match="model is required"):
         nameless.psf(field=0.5, depth=5.0, wavelength=550.0)

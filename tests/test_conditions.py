@@ -41,7 +41,8 @@ def test_errors_name_parameter_value_and_range(manifest, query, parameter, shown
 
 
 def test_range_message_lists_the_allowed_range(manifest):
-    with pytest.raises(ConditionError, match=r"wavelength=700.0 is not allowed: must be a finite number in \[450, 650\] nm"):
+    message = r"wavelength=700.0 is not allowed: must be a finite number in \[450, 650\] nm"
+    with pytest.raises(ConditionError, match=message):
         resolve_conditions(manifest, field=0.5, depth=10, wavelength=700)
 
 

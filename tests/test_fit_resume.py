@@ -46,19 +46,18 @@ def test_a_killed_run_resumes_to_the_configured_step_and_matches_an_uninterrupte
     (whole_dir,) = (tmp_path / "whole").iterdir()
 
     runs = tmp_path / "killed"
-    log = open(tmp_path / "killed.log", "w")
-    proc = subprocess.Popen([sys.executable, *fit_args(tmp_path, runs)], cwd=ROOT, stdout=log,
-                            stderr=subprocess.STDOUT, env={**os.environ, **ONE_THREAD})
-    deadline = time.monotonic() + 600
-    try:  # killed once the half-way checkpoint is complete (its config is copied in last)
-        while not list(runs.glob("*/checkpoints/checkpoint_0/config.yaml")):
-            assert proc.poll() is None, (tmp_path / "killed.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "no checkpoint within 600 s"
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.wait()
-        log.close()
+    with open(tmp_path / "killed.log", "w") as log:
+        proc = subprocess.Popen([sys.executable, *fit_args(tmp_path, runs)], cwd=ROOT, stdout=log,
+                                stderr=subprocess.STDOUT, env={**os.environ, **ONE_THREAD})
+        deadline = time.monotonic() + 600
+        try:  # killed once the half-way checkpoint is complete (its config is copied in last)
+            while not list(runs.glob("*/checkpoints/checkpoint_0/config.yaml")):
+                assert proc.poll() is None, (tmp_path / "killed.log").read_text()[-3000:]
+                assert time.monotonic() < deadline, "no checkpoint within 600 s"
+                time.sleep(0.05)
+            proc.send_signal(signal.SIGKILL)
+        finally:
+            proc.wait()
     assert proc.returncode == -signal.SIGKILL
     (killed_dir,) = runs.iterdir()
     assert not (killed_dir / "metrics.json").exists(), "the run finished before it was killed"

@@ -12,8 +12,9 @@ from .conftest import ROOT
 
 def test_gpu_check_dry_run_writes_every_figure(trained_store, tmp_path):
     out = tmp_path / "gpu.json"
-    proc = subprocess.run(["bash", "benchmarks/gpu_check.sh", "--dry-run", "--no-install", "--store", str(trained_store),
-                           "--out", str(out), "--", "--min-time", "0.05", "--requests", "100"], cwd=ROOT,
+    proc = subprocess.run(["bash", "benchmarks/gpu_check.sh", "--dry-run", "--no-install",
+                           "--store", str(trained_store), "--out", str(out),
+                           "--", "--min-time", "0.05", "--requests", "100"], cwd=ROOT,
                           capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHON": sys.executable})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "DRY RUN" in proc.stdout
@@ -24,7 +25,8 @@ def test_gpu_check_dry_run_writes_every_figure(trained_store, tmp_path):
     assert set(figures["batches"]) == {"1", "256", "4096"}
     assert all(v["session_run_psfs_per_s"] > 0 and v["iobinding_psfs_per_s"] > 0 for v in figures["batches"].values())
     assert figures["max_abs_diff_vs_cpu"] == 0.0
-    assert report["http_get_psf"]["p50_ms"] > 0 and report["http_get_psf"]["server_providers"] == ["CPUExecutionProvider"]
+    http_get = report["http_get_psf"]
+    assert http_get["p50_ms"] > 0 and http_get["server_providers"] == ["CPUExecutionProvider"]
     assert report["target"]["met"] is None  # a dry run says nothing about the GPU target
 
 
