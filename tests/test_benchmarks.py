@@ -74,3 +74,25 @@ def test_serving_bench_runs_both_servers_and_reports_every_figure(trained_store,
     assert len(conc["ratios"]) == 2 and positive(conc["ratio"])
     assert positive(result["psf_graph_batch256"]["iobinding_us"])
     assert "micro-batching ratio" in proc.stdout
+
+
+def test_render_bench_reports_time_and_peak_memory_per_case(tmp_path):
+    out = tmp_path / "render"
+    proc = run_cli("-m", "benchmarks.render_bench", "--ks", "24", "--backend", "numpy", "--size", "240", "180",
+                   "--out", str(out), timeout=300)
+    assert proc.returncode == 0, f"render bench failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    rows = json.loads((out / "render_bench.json").read_text())["rows"]
+    assert [(r["case"], r["ks"]) for r in rows] == [("blur", 24), ("resample", 64)]
+    assert all(positive(r["seconds"]) and positive(r["peak_rss_gib"]) for r in rows), rows
+    assert rows[0]["out_shape"] == [180, 240, 3] and rows[1]["out_shape"][-1] >= 240  # 64 px onto 0.27x pixels
+
+
+def test_bigkernel_bench_measures_get_batch_and_grid_per_store(trained_store, tmp_path):
+    out = tmp_path / "bigkernel"
+    proc = run_cli("-m", "benchmarks.bigkernel_bench", "--store", str(trained_store), "--out", str(out),
+                   "--requests", "30", "--batches", "2", "--grids", "2", timeout=300)
+    assert proc.returncode == 0, f"bigkernel bench failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    (row,) = json.loads((out / "bigkernel_bench.json").read_text())["rows"]
+    assert row["kernel_size"] == 16 and positive(row["get_psf"]["p50_ms"])
+    assert positive(row["post_psf_batch_256"]["ratio"]) and positive(row["psf_grid_16x12"]["http_ms"])
+    assert positive(row["psf_grid_16x12"]["in_process_ms"])

@@ -156,3 +156,61 @@ def test_render_refuses_an_async_source_with_a_way_out() -> None:
     source = AsyncPSFClient("http://127.0.0.1:9")
     with pytest.raises(TypeError, match="blur"):
         render(np.zeros((8, 8, 3), dtype=np.float32), source, depth=5.0)
+
+
+def einsum_resample_reference(psfs: np.ndarray, fx: float, fy: float, n: int) -> np.ndarray:
+    """The area-weighted resampling written as one direct sum over every input pixel (float64)."""
+    from clients._render._kernels import _overlap
+
+    k = psfs.shape[-1]
+    out = np.einsum("ar,...rc,bc->...ab", _overlap(k, n, fy), psfs.astype(np.float64), _overlap(k, n, fx))
+    return out / out.sum(axis=(-2, -1), keepdims=True)
+
+
+@pytest.mark.parametrize(("fx", "fy"), [(2.0, 2.0), (0.6, 0.48), (0.27, 0.3)])
+def test_resampling_matches_the_direct_sum_and_is_square(fx: float, fy: float) -> None:
+    from clients._render._kernels import RESAMPLE_CHUNK, resampled_size
+
+    psfs = RNG.random((3, RESAMPLE_CHUNK // 2 + 1, 2, 12, 12)).astype(np.float32)  # more kernels than one chunk
+    out = resample_kernels(psfs, fx, fy)
+    n = max(resampled_size(12, fx), resampled_size(12, fy))
+    assert out.shape == (*psfs.shape[:-2], n, n) and n % 2 == 1  # square even when the factors differ
+    np.testing.assert_allclose(out, einsum_resample_reference(psfs, fx, fy, n), rtol=1e-5, atol=1e-8)
+    image = RNG.random((40, 50)).astype(np.float32)
+    blurred = blur(image, out[:2, :2, 0], padding="zero")  # blur takes what resampling gives
+    assert blurred.shape == image.shape
+
+
+BIG_RENDER = """
+import resource, sys
+import numpy as np
+from clients import blur, resample_kernels
+k_in, factor, backend = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+rng = np.random.default_rng(0)
+image = rng.random((1800, 2400, 3), dtype=np.float32)
+grid = rng.random((12, 16, 3, k_in, k_in), dtype=np.float32)
+kernels = resample_kernels(grid, factor)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+out = blur(image, kernels, backend=backend)
+assert out.shape == image.shape and np.isfinite(out).all()
+print(kernels.shape[-1], before * 1024, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+"""
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_big_kernels_render_a_full_size_image_in_bounded_memory(backend: str) -> None:
+    """2400 x 1800 RGB through a 16 x 12 grid of 32 px kernels resampled onto pixels 4x finer (137 px)."""
+    import subprocess
+    import sys
+
+    if backend == "torch":
+        pytest.importorskip("torch")
+    proc = subprocess.run([sys.executable, "-c", BIG_RENDER, "32", "0.25", backend], capture_output=True, text=True,
+                          timeout=600, check=False, cwd=Path(__file__).resolve().parents[1])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    k, before, peak = (int(v) for v in proc.stdout.split())
+    image_bytes = 1800 * 2400 * 3 * 4
+    assert k >= 128, f"the resampled kernels are {k} px, not big"
+    assert peak < 6 * 2**30, f"peak resident memory {peak / 2**30:.2f} GiB"
+    # the blur's own working set: a few image-sized buffers, whatever the grid (not one per tile)
+    assert peak - before < 24 * image_bytes, f"the blur added {(peak - before) / image_bytes:.1f} image sizes"

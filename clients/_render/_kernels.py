@@ -24,20 +24,38 @@ def _overlap(k_in: int, k_out: int, factor: float) -> np.ndarray:
     return np.clip(np.minimum(hi_out[:, None], hi_in[None, :]) - np.maximum(lo_out[:, None], lo_in[None, :]), 0, None)
 
 
+# kernels resampled per matmul pair: bounds the float64 temporaries (at 256 px, 64 of them are ~34 MiB)
+RESAMPLE_CHUNK = 64
+
+
+def resampled_size(k: int, factor: float) -> int:
+    """Odd side of a k px kernel resampled onto pixels ``factor`` times as large, wide enough to hold it whole."""
+    return 2 * math.ceil((k / 2 + 1) / factor) + 1
+
+
 def resample_kernels(psfs: np.ndarray, factor_x: float, factor_y: float | None = None) -> np.ndarray:
     """Re-sample ``[..., k, k]`` kernels onto pixels ``factor`` times as large (area-weighted, unit sum kept).
 
     ``factor`` = image pixel pitch / PSF pixel pitch: 4 when an image of a quarter of the sensor's
-    resolution is rendered with PSFs sampled at the sensor pitch. The zero offset stays at index k // 2.
+    resolution is rendered with PSFs sampled at the sensor pitch. The zero offset stays at index n // 2
+    of the ``[..., n, n]`` result; n is odd and holds the whole kernel along both axes (so the result is
+    square, as ``blur`` needs, when the two factors differ). The area weights are separable, so each
+    kernel is two matrix products, done a chunk of kernels at a time in float64.
     """
     factor_y = factor_x if factor_y is None else factor_y
-    psfs = np.asarray(psfs, dtype=np.float64)
+    psfs = np.asarray(psfs)
     k = psfs.shape[-1]
-    size = lambda f: 2 * math.ceil((k / 2 + 1) / f) + 1  # odd, wide enough for the whole input kernel
-    ay, ax = _overlap(k, size(factor_y), factor_y), _overlap(k, size(factor_x), factor_x)
-    out = np.einsum("ar,...rc,bc->...ab", ay, psfs, ax)
-    total = out.sum(axis=(-2, -1), keepdims=True)
-    return (out / np.where(total > 0, total, 1.0)).astype(np.float32)
+    n = max(resampled_size(k, factor_x), resampled_size(k, factor_y))
+    ay, ax_t = _overlap(k, n, factor_y), _overlap(k, n, factor_x).T
+    flat = psfs.reshape(-1, *psfs.shape[-2:])
+    out = np.empty((len(flat), n, n), dtype=np.float32)
+    for start in range(0, len(flat), RESAMPLE_CHUNK):
+        chunk = flat[start:start + RESAMPLE_CHUNK].astype(np.float64)
+        columns = (chunk.reshape(-1, k) @ ax_t).reshape(len(chunk), k, n)  # one gemm each way, not one per kernel
+        block = np.tensordot(ay, columns, axes=([1], [1])).transpose(1, 0, 2)
+        total = block.sum(axis=(-2, -1), keepdims=True)
+        out[start:start + RESAMPLE_CHUNK] = block / np.where(total > 0, total, 1.0)
+    return out.reshape(*psfs.shape[:-2], n, n)
 
 
 def fast_length(n: int) -> int:
