@@ -117,7 +117,8 @@ def _batch(bench: Bench, port: int) -> dict:
             "ks": bench.kernel_size, "accuracy_ks": bench.kernel_size, "batch": p.batch,
             "psfs_per_s": statistics.median(rates), "runs_psfs_per_s": [round(r, 1) for r in rates],
             "repeats": p.repeats, "accuracy": accuracy,
-            "client": "serving_bench.batch_rate: keep-alive, 1 warm-up + 3 timed distinct bodies per run (median), median of runs"}
+            "client": "serving_bench.batch_rate: keep-alive, 1 warm-up + 3 timed distinct bodies per run (median), "
+                      "median of runs"}
 
 
 def run(bench: Bench, log=print) -> dict:

@@ -1,6 +1,7 @@
 """Rendering at big kernels: time and peak memory of a 2400 x 1800 RGB image through a 16 x 12 PSF grid.
 
-    python -m benchmarks.render_bench [--ks 128 256] [--size 2400 1800] [--backend numpy torch] [--out bench_out] [--clients-root DIR]
+    python -m benchmarks.render_bench [--ks 128 256] [--size 2400 1800] [--backend numpy torch] [--out bench_out]
+        [--clients-root DIR]
 
 Each case runs in its own process (so its peak resident memory, the kernel's ``ru_maxrss``, is its
 own): kernels of ``ks`` px (random, unit sum) blurred over the image by ``clients.blur``, and the

@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         **{f"{k}_requests_per_s_median": statistics.median(x["requests_per_s"] for x in v) for k, v in results.items()},
         "errors": sum(x["errors"] for v in results.values() for x in v),
     }
-    summary["workers_vs_independent"] = summary["workers_requests_per_s_median"] / summary["independent_requests_per_s_median"]
+    summary["workers_vs_independent"] = (summary["workers_requests_per_s_median"]
+                                         / summary["independent_requests_per_s_median"])
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=2))

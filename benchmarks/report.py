@@ -8,7 +8,7 @@ import math
 import os
 import platform
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -144,19 +144,19 @@ def _verdict(t: dict) -> str:
 
 def markdown(result: dict) -> str:
     b, m, mach = result["benchmark"], result["model"], result["machine"]
-    lines = [f"# PSF benchmark: {m['name']}@{m['version']} (ks {m['kernel_size']}), "
-             f"profile `{b['profile']['name']}`", ""]
+    lines = [(f"# PSF benchmark: {m['name']}@{m['version']} (ks {m['kernel_size']}), "
+             f"profile `{b['profile']['name']}`"), ""]
     if b["profile"].get("label"):
         lines += [f"**{b['profile']['label']}**", ""]
     lines += [
-        f"- machine: {mach['cpu']}, {mach['cores']} cores, {mach['threads']} thread(s) per method; {mach['load_note']}"
-        + (f"; note: {mach['user_note']}" if mach.get("user_note") else ""),
-        f"- held-out conditions: {result['reference']['points']} (field x depth x wavelength grid "
-        f"{result['reference']['grid_field_depth_wavelength']}); accuracy against a converged ray trace of "
-        f"{result['reference']['rays_per_point']:,} rays per point at the model's ks {m['kernel_size']}; "
-        f"ray-trace throughput rows at ks {b['profile']['raytrace_ks']}",
-        f"- time to train our model: {m['time_to_train_s']:.0f} s ({m['training']['ray_traced_samples']} "
-        f"ray-traced samples at spp {m['training']['spp']}, {m['training']['steps']} steps)",
+        (f"- machine: {mach['cpu']}, {mach['cores']} cores, {mach['threads']} thread(s) per method; "
+         f"{mach['load_note']}" + (f"; note: {mach['user_note']}" if mach.get("user_note") else "")),
+        (f"- held-out conditions: {result['reference']['points']} (field x depth x wavelength grid "
+         f"{result['reference']['grid_field_depth_wavelength']}); accuracy against a converged ray trace of "
+         f"{result['reference']['rays_per_point']:,} rays per point at the model's ks {m['kernel_size']}; "
+         f"ray-trace throughput rows at ks {b['profile']['raytrace_ks']}"),
+        (f"- time to train our model: {m['time_to_train_s']:.0f} s ({m['training']['ray_traced_samples']} "
+         f"ray-traced samples at spp {m['training']['spp']}, {m['training']['steps']} steps)"),
     ]
     trained = next((r for r in result.get("psfnet", []) if r.get("accuracy")), None)
     if trained:
@@ -233,7 +233,7 @@ def plot(result: dict, path: Path) -> None:
 def write(result: dict, out: Path) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "benchmark.json", "markdown": out / "benchmark.md", "plot": out / "speed_vs_accuracy.png"}
-    result["benchmark"]["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    result["benchmark"]["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
     if hasattr(os, "getloadavg"):  # includes this run's own work
         result["machine"]["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
     paths["json"].write_text(json.dumps(result, indent=2, default=float))

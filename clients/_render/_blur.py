@@ -43,7 +43,7 @@ def blur(image: Any, psf_grid: Any, *, padding: str = "reflect", backend: str | 
     if padding not in PADDINGS:
         raise ValueError(f"padding={padding!r} is not allowed: use one of {PADDINGS}")
     ops = ops_for(image, backend)
-    x = ops.array(image)
+    x: Any = ops.array(image)  # a numpy array or a torch tensor, as the backend is
     if x.ndim not in (2, 3):
         raise ValueError(f"image must be [H, W] or [H, W, C], got shape {list(x.shape)}")
     chw = x[None] if x.ndim == 2 else x.permute(2, 0, 1) if ops.name == "torch" else x.transpose(2, 0, 1)
@@ -64,7 +64,7 @@ def blur(image: Any, psf_grid: Any, *, padding: str = "reflect", backend: str | 
             s = (fast_length(h), fast_length(w))
             full = ops.irfft2(ops.rfft2(region, s) * ops.rfft2(kernels[j, i], s), s)
             acc[:, r0:r0 + h, c0:c0 + w] += full[:, :h, :w]
-    out = acc[:, k - 1:k - 1 + height, k - 1:k - 1 + width]
+    out: Any = acc[:, k - 1:k - 1 + height, k - 1:k - 1 + width]
     out = out[0] if x.ndim == 2 else out.permute(1, 2, 0) if ops.name == "torch" else out.transpose(1, 2, 0)
     if ops.name == "torch" and not is_torch(image):
         return np.ascontiguousarray(ops.to_numpy(out))  # numpy in, numpy out, whichever backend ran

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -35,7 +35,10 @@ def _spectra(wavelengths: Sequence[Spectrum] | None, channels: int) -> list[list
         raise ValueError(f"wavelengths has {len(wavelengths)} entries for an image with {channels} channels")
     spectra = []
     for entry in wavelengths:
-        pairs = [(float(entry), 1.0)] if np.ndim(entry) == 0 else [(float(w), float(a)) for w, a in entry]
+        if np.ndim(entry) == 0:  # a wavelength (a Python or numpy number)
+            pairs = [(float(cast(float, entry)), 1.0)]
+        else:
+            pairs = [(float(w), float(a)) for w, a in cast(Sequence[tuple[float, float]], entry)]
         total = sum(a for _, a in pairs)
         if not pairs or total <= 0 or any(a < 0 for _, a in pairs):
             raise ValueError(f"channel spectrum {entry!r} needs non-negative weights with a positive sum")
@@ -56,7 +59,8 @@ def fetch_psf_grid(source: Any, nx: int, ny: int, *, depth: float, wavelengths: 
     for wavelength in sorted({w for spectrum in spectra for w, _ in spectrum}):
         grid = source.psf_grid(nx, ny, depth=depth, wavelength=wavelength, focus=focus, model=model, version=version)
         if inspect.isawaitable(grid):
-            grid.close()
+            if inspect.iscoroutine(grid):
+                grid.close()  # never awaited: closing it spares the "never awaited" warning
             raise TypeError("render() needs a PSFClient or LocalPSFModel; with an AsyncPSFClient, await its "
                             "psf_grid() per wavelength and pass the stacked grid to blur()")
         if meta is None and getattr(grid, "meta", None) is not None:
@@ -122,7 +126,7 @@ def render(image: Any, source: Any, *, depth: float | None = None, depth_map: An
             raise ValueError(f"depth_map is {list(depth_map.shape)}, the image {list(shape[:2])}")
         depths, masks = depth_layers(depth_map, layers)
     else:
-        depths, masks = np.array([float(depth)]), None
+        depths, masks = np.array([float(cast(float, depth))]), None  # depth is given when depth_map is not
     linear = srgb_to_linear(image) if srgb else image
     out, factors = None, None
     for index, layer_depth in enumerate(depths):
