@@ -195,12 +195,15 @@ def rotate_psfs(psfs: np.ndarray, azimuth_deg: np.ndarray, *, meridian_deg: floa
     todo = np.nonzero(np.abs(np.remainder(phi + np.pi, 2 * np.pi) - np.pi) > 1e-9)[0]
     if todo.size == 0:
         return out
+    # float32 throughout, broadcast from one axis vector: at 128 px this is memory-bound, and float64
+    # temporaries of every pixel doubled the time of a served GET /psf.
     c = (k - 1) / 2.0
-    rows, cols = np.indices((k, k), dtype=np.float64)
-    u, v = cols - c, c - rows  # image coordinates of each output pixel
-    cos, sin = np.cos(phi[todo])[:, None, None], np.sin(phi[todo])[:, None, None]
-    src_c = c + (u * cos + v * sin)
-    src_r = c - (-u * sin + v * cos)
+    axis = np.arange(k, dtype=np.float32) - np.float32(c)
+    u, v = axis[None, None, :], -axis[None, :, None]  # image coordinates of each output pixel
+    cos = np.cos(phi[todo]).astype(np.float32)[:, None, None]
+    sin = np.sin(phi[todo]).astype(np.float32)[:, None, None]
+    src_c = (u * cos + v * sin) + np.float32(c)
+    src_r = (u * sin - v * cos) + np.float32(c)
     r0, c0 = np.floor(src_r), np.floor(src_c)
     fr, fc = src_r - r0, src_c - c0
     # Taps read a copy with a zero border: a source index clipped onto the border reads 0, which is
@@ -209,19 +212,16 @@ def rotate_psfs(psfs: np.ndarray, azimuth_deg: np.ndarray, *, meridian_deg: floa
     padded = np.zeros((m, w, w), dtype=np.float32)
     padded[:, 1:-1, 1:-1] = psfs[todo]
     flat = padded.reshape(-1)
-    base = (np.arange(m) * (w * w))[:, None, None]
-    ri = [np.clip(r0 + d, -1, k).astype(np.int64) + 1 for d in (0, 1)]
-    ci = [np.clip(c0 + d, -1, k).astype(np.int64) + 1 for d in (0, 1)]
+    index = np.int32 if m * w * w < 2**31 else np.int64
+    base = (np.arange(m, dtype=index) * (w * w))[:, None, None]
+    rows = [(np.clip(r0 + d, -1, k).astype(index) + 1) * w + base for d in (0, 1)]
+    cols = [np.clip(c0 + d, -1, k).astype(index) + 1 for d in (0, 1)]
+    gc = 1 - fc
 
     def tap(dr: int, dc: int) -> np.ndarray:
-        return flat[base + ri[dr] * w + ci[dc]]
+        return np.take(flat, rows[dr] + cols[dc])
 
-    rotated = (
-        tap(0, 0) * (1 - fr) * (1 - fc)
-        + tap(0, 1) * (1 - fr) * fc
-        + tap(1, 0) * fr * (1 - fc)
-        + tap(1, 1) * fr * fc
-    )
+    rotated = (tap(0, 0) * gc + tap(0, 1) * fc) * (1 - fr) + (tap(1, 0) * gc + tap(1, 1) * fc) * fr
     total = rotated.sum(axis=(1, 2), keepdims=True)
     out[todo] = (rotated / np.where(total > 0, total, 1.0)).astype(np.float32)
     return out
