@@ -27,13 +27,14 @@ HELD_OUT_SEED = 1000  # held-out conditions: same sampler as training, another s
 class Case:
     name: str
     config: str | None  # a quick-start config, or None for the synthetic case
-    kernel_size: int
+    kernel_size: int  # the lens's auto kernel (training.sizing; the quick-start runs' sizing.json)
+    auto_spp: int | None = None  # the rays per training PSF that data.spp: auto gives this lens
 
 
 CASES = {
-    "cooke": Case("cooke", "configs/quickstart.yml", 32),
-    "phone": Case("phone", "configs/phone-quickstart.yml", 64),
-    "doublet": Case("doublet", "configs/achromat-quickstart.yml", 80),
+    "cooke": Case("cooke", "configs/quickstart.yml", 32, 8192),
+    "phone": Case("phone", "configs/phone-quickstart.yml", 64, 27648),
+    "doublet": Case("doublet", "configs/achromat-quickstart.yml", 80, 83968),
     "synthetic128": Case("synthetic128", None, 128),
 }
 SYNTHETIC_CONFIG = "configs/quickstart.yml"  # its condition ranges; the PSFs are analytic
