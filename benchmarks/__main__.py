@@ -75,13 +75,13 @@ def main(argv: list[str] | None = None) -> int:
         "model": bench.model_summary(),
         "reference": bench.reference_info,
         "notes": [
-            f"accuracy of every method is measured against a reference on a {bench.window} px window that holds the "
+            (f"accuracy of every method is measured against a reference on a {bench.window} px window that holds the "
             f"whole PSF: kernels ({m.kernel_size} px) are zero-padded to it, so energy they leave out counts as error, "
             f"and ray tracing is scored on the window itself; the ray-trace throughput rows use ks "
-            f"{profile.raytrace_ks}; their psfs_per_s_at_accuracy_ks in the JSON is the speed of the accuracy pass",
-            "every method makes PSFs at the held-out points' azimuths (one per field and wavelength, as in the "
+            f"{profile.raytrace_ks}; their psfs_per_s_at_accuracy_ks in the JSON is the speed of the accuracy pass"),
+            ("every method makes PSFs at the held-out points' azimuths (one per field and wavelength, as in the "
             "model's evaluation card): ray tracing traces there, the surrogates turn their kernels there (rotation "
-            "or mirror flips, as the server does) inside the timed call",
+            "or mirror flips, as the server does) inside the timed call"),
         ],
         "errors": {},
     }
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         try:
             return fn()
-        except Exception as exc:  # one broken section must not hide the others' figures
+        except Exception as exc:  # noqa: BLE001 - one broken section must not hide the others' figures
             traceback.print_exc()
             result["errors"][name] = f"{type(exc).__name__}: {exc}"
             return None

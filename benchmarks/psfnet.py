@@ -56,7 +56,7 @@ import torch
 from torch import nn
 
 from models_store import rotate_psfs
-from training.datasets import sample_conditions
+from training.datasets import training_conditions
 from training.datasets.bank import PSFBank
 
 from .limits import onnx_flops
@@ -64,15 +64,15 @@ from .setup import Bench
 from .timing import throughput
 
 ADAPTATION = [
-    "input (field angle rad, depth m negative, wavelength um[, focus m negative]): PSFNetLens's own inputs, "
-    "with the wavelength in place of its focus channel (constant for a fixed-focus model)",
-    "PSFNetLens(in_chan=3, psf_chan=1, model_name='mlp'): mono output at the model's kernel size; DeepLens's MLP "
-    "answers flat [N, k*k], reshaped to [N, 1, k, k]",
-    "predicts on the +y meridian as PSFNetLens does; kernels are turned to their azimuth with this project's "
-    "rotate_psfs (the rotation our meridional models use)",
-    "trained by train_psfnet's recipe (L1 loss, AdamW, DeepLens's cosine schedule with 1% warm-up, lr 5e-5) over "
+    ("input (field angle rad, depth m negative, wavelength um[, focus m negative]): PSFNetLens's own inputs, "
+    "with the wavelength in place of its focus channel (constant for a fixed-focus model)"),
+    ("PSFNetLens(in_chan=3, psf_chan=1, model_name='mlp'): mono output at the model's kernel size; DeepLens's MLP "
+    "answers flat [N, k*k], reshaped to [N, 1, k, k]"),
+    ("predicts on the +y meridian as PSFNetLens does; kernels are turned to their azimuth with this project's "
+    "rotate_psfs (the rotation our meridional models use)"),
+    ("trained by train_psfnet's recipe (L1 loss, AdamW, DeepLens's cosine schedule with 1% warm-up, lr 5e-5) over "
     "our model's training conditions on the meridian (same seed and sampler, count, spp, kernel size; a PSF bank, "
-    "reused when the model was trained from one), our batch size and steps (unless --psfnet-steps)",
+    "reused when the model was trained from one), our batch size and steps (unless --psfnet-steps)"),
     "the default mlpconv architecture (ks 128 only) is timed untrained: training it is beyond a CPU budget",
     "PSFNetLens.points2input is not used: it unpacks sensor_size as (h, w), GeoLens stores (w, h)",
 ]
@@ -124,7 +124,7 @@ def training_samples(bench: Bench, b: dict, progress: bool) -> tuple[np.ndarray,
     """(conditions, meridian PSFs, reused): our model's training conditions (same seed and sampler),
     moved to the +y meridian when the model has an azimuth condition, traced into a PSF bank."""
     cfg = bench.cfg
-    cond = sample_conditions(cfg, cfg.data.train_samples, np.random.default_rng(cfg.seed), cfg.data.block)
+    cond = training_conditions(cfg)
     cond = cond[: b["samples"]]
     names = cfg.conditions.names()
     if "azimuth" in names:
@@ -219,7 +219,7 @@ def run(bench: Bench, log=print) -> list[dict]:
     rows = []
     for batch in (1, p.batch):
         cond = np.resize(bench.conditions, (batch, bench.conditions.shape[1]))
-        timing = throughput(lambda: predict(cond), batch, repeats=p.repeats, min_time_s=p.min_run_s)
+        timing = throughput(lambda cond=cond: predict(cond), batch, repeats=p.repeats, min_time_s=p.min_run_s)
         rows.append({"method": f"DeepLens PSFNetLens ({ARCH}), batch {batch}", **common, **timing,
                      "accuracy": accuracy})
     rows += conv_rows(bench, lens)
@@ -240,7 +240,7 @@ def conv_rows(bench: Bench, lens) -> list[dict]:
     for batch in sorted({1, p.psfnet_conv_batch}):
         x = features(bench, np.resize(bench.conditions, (batch, bench.conditions.shape[1])), bench.columns)
 
-        def predict() -> np.ndarray:
+        def predict(x: torch.Tensor = x) -> np.ndarray:
             with torch.inference_mode():
                 return conv(x).numpy()
 

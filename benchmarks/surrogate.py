@@ -28,7 +28,7 @@ def _rows(bench: Bench, label: str, kind: str, predict, batches: list[int], extr
     rows = []
     for batch in batches:
         cond = np.resize(bench.conditions, (batch, bench.conditions.shape[1]))
-        timing = throughput(lambda: predict(cond), batch, repeats=p.repeats, min_time_s=p.min_run_s)
+        timing = throughput(lambda cond=cond: predict(cond), batch, repeats=p.repeats, min_time_s=p.min_run_s)
         rows.append({"method": f"{label}, batch {batch}", "kind": kind, "ks": bench.kernel_size, **timing,
                      "accuracy_ks": bench.kernel_size, "accuracy": accuracy, **extra})
     return rows

@@ -17,7 +17,9 @@ def conditions(n=5):
 
 
 @pytest.mark.parametrize("network, args", [("mlp_basis", {"hidden": 32, "depth": 2}),
-                                           ("conv_transpose", {"hidden": 32, "channels": 16})])
+                                           ("conv_transpose", {"hidden": 32, "channels": 16}),
+                                           ("pixel_shuffle", {"hidden": 32, "factor": 4}),
+                                           ("separable", {"hidden": 32, "rank": 4})])
 def test_shapes_non_negative_unit_sum(network, args):
     model = CVAE(CVAEArgs(kernel_size=16, latent_size=4, conditions=COLUMNS, network=network, network_args=args))
     c = conditions()

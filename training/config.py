@@ -1,7 +1,8 @@
 """Run configuration: YAML (OmegaConf: interpolation, key=value overrides) checked by a pydantic schema.
 
 Defaults live here, once. An unknown key or a value of the wrong type stops the run before any ray
-is traced, with a message naming the key (dotted path) and what is allowed.
+is traced, with a message naming the key (dotted path) and what is allowed. Checking a config never
+imports torch: registered names and their own keys come from torch-free declarations (training/registry.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ from typing import Annotated, Any, Literal
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from pydantic import BaseModel, ConfigDict, Field, FilePath, ValidationError, field_validator, model_validator
+
+from .loss_spec import parse_loss
+from .prescription import check_lens_file
+from .registry import DATASETS, MODELS, NETWORKS, Registry, UnknownNameError
 
 
 class ConfigError(ValueError):
@@ -44,8 +49,6 @@ class LensConfig(_Section):
     @field_validator("file")
     @classmethod
     def _traceable(cls, path: Path) -> Path:
-        from .prescription import check_lens_file
-
         check_lens_file(path)
         return path
 
@@ -110,7 +113,8 @@ REFERENCE_RAY_NOISE = 0.0082
 
 
 class DataConfig(_Section):
-    type: str = Field(default="online", description="online (trace on first use) | bank (trace once, reuse)")
+    type: str = Field(default="online", description="online (trace on first use) | bank (trace once, reuse) | "
+                      "another entry of training/datasets/args.py")
     kernel_size: Annotated[int, Field(ge=8, le=256)] | Literal["auto"] = Field(
         default="auto", description="PSF kernel [px]; auto: the smallest that holds >= 99.5 % of the energy at "
         "every probed condition, with a margin (python -m training.lens inspect shows the probe)")
@@ -127,41 +131,67 @@ class DataConfig(_Section):
     sampling: SamplingConfig = SamplingConfig()
     cache_dir: Path = Field(default=Path(".cache/banks"), description="where PSF banks are kept")
 
-
-class ModelConfig(_Section):
-    type: str = "cvae"
-    latent_size: int = Field(default=8, ge=1)
-    hidden: int = Field(default=128, ge=8, description="width of the encoder and prior MLPs")
-
-
-class NetworkConfig(BaseModel):
-    """``type`` picks the decoder network; its other keys are checked against that network's schema."""
-
-    model_config = ConfigDict(extra="allow")
-    type: str = "mlp_basis"
-
-    @model_validator(mode="after")
-    def _known(self) -> NetworkConfig:
-        from .registry import NETWORKS, UnknownNameError
-
+    @field_validator("type")
+    @classmethod
+    def _dataset_resolves(cls, name: str) -> str:
         try:
-            schema = NETWORKS.args_schema(self.type)
+            DATASETS.entry(name)
         except UnknownNameError as exc:
             raise ValueError(str(exc)) from None
-        extra = dict(self.model_extra or {})
-        if schema is not None:
-            try:
-                schema.model_validate(extra)
-            except ValidationError as exc:
-                err = exc.errors()[0]
-                key = ".".join(str(p) for p in err["loc"])
-                what = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-                raise ValueError(f"{key}: {what} for network {self.type!r} "
-                                 f"(its keys: {', '.join(schema.model_fields)})") from None
+        return name
+
+
+class _TypedSection(BaseModel):
+    """A section whose ``type`` names a registry entry; its other keys are checked against that entry's schema."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+
+    @classmethod
+    def _registry(cls) -> Registry:
+        raise NotImplementedError
+
+    @field_validator("type")
+    @classmethod
+    def _resolves(cls, name: str) -> str:
+        try:
+            cls._registry().entry(name)
+        except UnknownNameError as exc:
+            raise ValueError(str(exc)) from None
+        return name
+
+    @model_validator(mode="after")
+    def _own_keys(self) -> _TypedSection:
+        self._registry().parse_args(self.type, self.options())
         return self
 
-    def args(self) -> dict[str, Any]:
+    def options(self) -> dict[str, Any]:
+        """The entry's own keys as written in the config (defaults not filled in)."""
         return dict(self.model_extra or {})
+
+    def args(self) -> BaseModel | None:
+        """The entry's own keys, checked, defaults filled in (its schema's instance)."""
+        return self._registry().parse_args(self.type, self.options())
+
+
+class ModelConfig(_TypedSection):
+    """``type`` picks the model (training/models/args.py); its other keys, e.g. ``latent_size``, are that model's."""
+
+    type: str = "cvae"
+
+    @classmethod
+    def _registry(cls) -> Registry:
+        return MODELS
+
+
+class NetworkConfig(_TypedSection):
+    """``type`` picks the decoder network (training/networks/args.py); its other keys are that network's."""
+
+    type: str = "mlp_basis"
+
+    @classmethod
+    def _registry(cls) -> Registry:
+        return NETWORKS
 
 
 class LossConfig(_Section):
@@ -175,8 +205,6 @@ class LossConfig(_Section):
     @field_validator("recon")
     @classmethod
     def _parse(cls, spec: str) -> str:
-        from .losses import parse_loss
-
         parse_loss(spec)
         return spec
 
@@ -263,17 +291,6 @@ class RunConfig(_Section):
     resume: str | None = Field(default=None, description="latest | a run folder | a checkpoint folder")
     run_dir: Path = Field(default=Path("runs"), description="runs are written to RUN_DIR/NAME-TIMESTAMP")
     publish: bool = True
-
-    @model_validator(mode="after")
-    def _names_resolve(self) -> RunConfig:
-        from .registry import DATASETS, MODELS, UnknownNameError
-
-        for registry, key, value in ((MODELS, "model.type", self.model.type), (DATASETS, "data.type", self.data.type)):
-            try:
-                registry.get(value)
-            except UnknownNameError as exc:
-                raise ValueError(f"{key}: {exc}") from None
-        return self
 
 
 # pydantic names the member of a union (`int | "auto"`) in an error's location; the user's key has none

@@ -10,14 +10,11 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable
-from typing import TypeVar
 
 import torch
 from accelerate import PartialState
 from accelerate.utils import broadcast_object_list, gather_object
 from torch.utils.data import Dataset, Subset
-
-T = TypeVar("T")
 
 
 def launched_world_size() -> int:
@@ -42,7 +39,7 @@ def init_processes() -> PartialState:
     return PartialState(cpu=use_cpu())
 
 
-def decided_by_main(state: PartialState, decide: Callable[[], T]) -> T:
+def decided_by_main[T](state: PartialState, decide: Callable[[], T]) -> T:
     """``decide()`` run on the main process only, its answer handed to every rank (e.g. the run
     folder, whose name holds the time and must not differ between ranks)."""
     box = [decide() if state.is_main_process else None]

@@ -8,10 +8,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from .psf_metrics import rel_l1  # noqa: E402
+from .psf_metrics import rel_l1
 
 
 def comparison_figure(pred: np.ndarray, ref: np.ndarray, fields, depths, title: str, path: Path) -> None:

@@ -17,7 +17,6 @@ from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 
-import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.utils import ProjectConfiguration, set_seed
@@ -27,19 +26,15 @@ from safetensors.torch import save_file
 from models_store import KernelSizing, Store, StoreError, TrainingSummary, default_store_root
 
 from .config import ConfigError, RunConfig, load_config
-from .datasets import sample_conditions
-from .datasets.bank import PSFBank
-from .datasets.online import RayTracedPSFs
 from .distributed import decided_by_main, init_processes, per_rank, use_cpu, weights_digest
 from .evaluate import evaluate
 from .export import ExportError, check_parity, export_onnx
 from .loop import train
-from .models.cvae import CVAEArgs
 from .predictors import TorchPredictor, load_predictor
 from .prescription import LensFileError
 from .publish import publish_run
 from .raytrace import LensTracer
-from .registry import MODELS
+from .registry import DATASETS, MODELS
 from .sizing import size_run
 from .validation import Validator
 
@@ -47,10 +42,13 @@ log = logging.getLogger("training.fit")
 
 
 def build_model(cfg: RunConfig):
-    args = CVAEArgs(kernel_size=cfg.data.kernel_size, latent_size=cfg.model.latent_size,
-                    conditions=cfg.conditions.columns(), network=cfg.network.type,
-                    network_args=cfg.network.args(), hidden=cfg.model.hidden)
-    return MODELS.get(cfg.model.type)(args, recon=cfg.loss.recon)
+    """The registered ``model.type`` builds itself from the (sized) config."""
+    return MODELS.get(cfg.model.type).from_config(cfg)
+
+
+def make_dataset(cfg: RunConfig, tracer: LensTracer, accelerator: Accelerator):
+    """The registered ``data.type`` builds itself from the (sized) config."""
+    return DATASETS.get(cfg.data.type).from_config(cfg, tracer, accelerator)
 
 
 def resolve_run_dir(cfg: RunConfig) -> tuple[Path, Path | None]:
@@ -81,18 +79,6 @@ def _checkpoints(run_dir: Path) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(folder.glob("checkpoint_*"), key=lambda p: int(p.name.split("_")[-1]))
-
-
-def make_dataset(cfg: RunConfig, tracer: LensTracer, accelerator: Accelerator):
-    d = cfg.data
-    conditions = sample_conditions(cfg, d.train_samples, np.random.default_rng(cfg.seed), d.block)
-    if d.type == "bank":
-        return PSFBank.load_or_build(tracer, conditions, ks=d.kernel_size, spp=d.spp, block=d.block,
-                                     cache_dir=d.cache_dir, rank=accelerator.process_index,
-                                     world=accelerator.num_processes, barrier=accelerator.wait_for_everyone,
-                                     progress=accelerator.is_main_process)
-    return RayTracedPSFs(tracer, conditions, ks=d.kernel_size, spp=d.spp, block=d.block,
-                         progress=accelerator.is_main_process)
 
 
 def run(cfg: RunConfig, store: Store) -> dict:
@@ -133,8 +119,7 @@ def run(cfg: RunConfig, store: Store) -> dict:
     set_seed(cfg.seed)  # the same initial weights whether the data was traced or read from a bank
     model = build_model(cfg)
     if accelerator.is_main_process:
-        (run_dir / "model_args.json").write_text(json.dumps({"args": model.args.to_dict(), "recon": cfg.loss.recon},
-                                                            indent=2))
+        (run_dir / "model_args.json").write_text(json.dumps(model.record(), indent=2))
     validator = Validator(cfg, tracer) if accelerator.is_main_process else None  # only main validates
 
     def validate(m, step: int) -> dict:
@@ -171,7 +156,7 @@ def run(cfg: RunConfig, store: Store) -> dict:
                                    spp=cfg.data.spp, wall_time_s=round(time.perf_counter() - started, 2),
                                    config=cfg.model_dump(mode="json"), processes=accelerator.num_processes)
         manifest = publish_run(cfg, store, run_dir, lens=lens, lens_path=cfg.lens.file, graphs=specs,
-                               training=training, evaluation=card,
+                               latent_size=model.args.latent_size, training=training, evaluation=card,
                                sizing=KernelSizing(**sizing.manifest_entry()))
         result["published"] = f"{manifest.name}@{manifest.version}"
         accelerator.print(f"published {manifest.name}@{manifest.version} to {store.root} "

@@ -12,7 +12,7 @@ import torch
 from accelerate import Accelerator
 from torch.utils.data import DataLoader
 
-from .config import ConfigError, RunConfig
+from .config import ConfigError, LossConfig, RunConfig
 from .distributed import rank_share
 from .models.cvae import CVAE
 from .schedules import lr_lambda
@@ -38,6 +38,13 @@ def partner_conditions(cond: torch.Tensor, cfg: RunConfig, generator: torch.Gene
     hi = torch.tensor([c[2] for c in cols], dtype=cond.dtype)
     step = (torch.rand(cond.shape, generator=generator) * 2 - 1) * cfg.loss.interp_span * (hi - lo)
     return torch.minimum(torch.maximum(cond.cpu() + step, lo), hi).to(cond.device)
+
+
+def total_loss(terms: dict[str, torch.Tensor], loss_cfg: LossConfig) -> torch.Tensor:
+    """The training objective from the model's loss terms: recon + prior recon + beta KL + interpolation."""
+    kl = torch.clamp(terms["kl_per_dim"], min=loss_cfg.free_bits).sum()
+    return (terms["recon"] + loss_cfg.prior_recon_weight * terms["recon_prior"]
+            + loss_cfg.kl_weight * kl + loss_cfg.interp_weight * terms["interp"])
 
 
 def train(cfg: RunConfig, model: CVAE, dataset, run_dir: Path, accelerator: Accelerator, *,
@@ -68,9 +75,7 @@ def train(cfg: RunConfig, model: CVAE, dataset, run_dir: Path, accelerator: Acce
             psf, cond = psf.to(accelerator.device), cond.to(accelerator.device)
             with accelerator.accumulate(model):
                 terms = model(psf, cond, partner_conditions(cond, cfg, generator))
-                kl = torch.clamp(terms["kl_per_dim"], min=loss_cfg.free_bits).sum()
-                loss = (terms["recon"] + loss_cfg.prior_recon_weight * terms["recon_prior"]
-                        + loss_cfg.kl_weight * kl + loss_cfg.interp_weight * terms["interp"])
+                loss = total_loss(terms, loss_cfg)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and o.grad_clip is not None:
                     accelerator.clip_grad_norm_(model.parameters(), o.grad_clip)

@@ -13,7 +13,8 @@ from safetensors.torch import load_file
 
 from models_store import Store, rotate_psfs
 
-from .models.cvae import CVAE, CVAEArgs
+from .models.cvae import CVAE
+from .registry import MODELS
 
 
 class Predictor(Protocol):
@@ -88,8 +89,8 @@ def load_torch(path: Path) -> CVAE:
     args_file = path / "model_args.json"
     if not args_file.is_file():
         raise FileNotFoundError(f"{path}: not a run folder or a checkpoint of one (no model_args.json)")
-    meta = json.loads(args_file.read_text())
-    model = CVAE(CVAEArgs.from_dict(meta["args"]), recon=meta.get("recon", "1*L1"))
+    record = json.loads(args_file.read_text())
+    model = MODELS.get(record.get("type", "cvae")).from_record(record)  # runs before model types were recorded: cvae
     weights = path / "model.safetensors"
     if not weights.is_file():
         raise FileNotFoundError(f"{path}: no model.safetensors")

@@ -9,7 +9,6 @@ from models_store import ConditionSpec, GraphSpec, KernelSizing, LensInfo, Manif
 
 from .config import RunConfig
 
-
 UNITS = {
     "field": ("1", "image height as a fraction of the sensor half-diagonal"),
     "depth": ("m", "object distance"),
@@ -25,7 +24,7 @@ def condition_specs(cfg: RunConfig) -> list[ConditionSpec]:
 
 
 def publish_run(cfg: RunConfig, store: Store, run_dir: Path, *, lens: LensInfo, lens_path: Path,
-                graphs: dict[str, GraphSpec], training: TrainingSummary, evaluation: dict,
+                graphs: dict[str, GraphSpec], latent_size: int, training: TrainingSummary, evaluation: dict,
                 sizing: KernelSizing | None = None) -> Manifest:
     files = {spec.file: run_dir / "onnx" / spec.file for spec in graphs.values()}
     files[lens.file] = lens_path
@@ -41,7 +40,7 @@ def publish_run(cfg: RunConfig, store: Store, run_dir: Path, *, lens: LensInfo, 
         "conditions": condition_specs(cfg),
         "kernel_size": cfg.data.kernel_size,
         "sizing": sizing,
-        "latent_size": cfg.model.latent_size,
+        "latent_size": latent_size,
         "symmetry": "mirror" if "azimuth" in cfg.conditions.names() else "rotational",
         "graphs": graphs,
         "training": training,

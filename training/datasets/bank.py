@@ -19,7 +19,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from ..raytrace import LensTracer
-from ..registry import DATASETS
+from .sampling import training_conditions
 
 
 def bank_key(tracer: LensTracer, conditions: np.ndarray, ks: int, spp: int) -> str:
@@ -43,13 +43,19 @@ def _trace_blocks(tracer, conditions, blocks, *, ks, spp, block, progress) -> np
     return rows, out
 
 
-@DATASETS.register("bank")
 class PSFBank(Dataset):
     def __init__(self, conditions: np.ndarray, psfs: np.ndarray, path: Path | None = None, reused: bool = False):
         self.conditions = np.asarray(conditions, dtype=np.float64)
         self.psfs = psfs
         self.path, self.reused = path, reused
         self.traced = np.ones(len(self.conditions), dtype=bool)
+
+    @classmethod
+    def from_config(cls, cfg, tracer: LensTracer, accelerator) -> PSFBank:
+        d = cfg.data
+        return cls.load_or_build(tracer, training_conditions(cfg), ks=d.kernel_size, spp=d.spp, block=d.block,
+                                 cache_dir=d.cache_dir, rank=accelerator.process_index, world=accelerator.num_processes,
+                                 barrier=accelerator.wait_for_everyone, progress=accelerator.is_main_process)
 
     @classmethod
     def load_or_build(cls, tracer: LensTracer, conditions: np.ndarray, *, ks: int, spp: int, block: int,

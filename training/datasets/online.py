@@ -14,12 +14,17 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from ..raytrace import LensTracer
-from ..registry import DATASETS
+from .sampling import training_conditions
 
 
-@DATASETS.register("online")
 class RayTracedPSFs(Dataset):
     """Item i is (psf [k, k], condition [C]), traced on first use."""
+
+    @classmethod
+    def from_config(cls, cfg, tracer: LensTracer, accelerator) -> RayTracedPSFs:
+        d = cfg.data
+        return cls(tracer, training_conditions(cfg), ks=d.kernel_size, spp=d.spp, block=d.block,
+                   progress=accelerator.is_main_process)
 
     def __init__(self, tracer: LensTracer, conditions: np.ndarray, *, ks: int, spp: int, block: int,
                  progress: bool = True, desc: str = "ray tracing") -> None:

@@ -36,3 +36,8 @@ def sample_conditions(cfg, n: int, rng: np.random.Generator, block: int = 1) -> 
     if r.azimuth is not None:
         columns.append(rng.uniform(r.azimuth.min, r.azimuth.max, n))
     return np.stack(columns, axis=1)
+
+
+def training_conditions(cfg) -> np.ndarray:
+    """The run's training conditions: ``data.train_samples`` rows drawn under ``seed``, in blocks of ``data.block``."""
+    return sample_conditions(cfg, cfg.data.train_samples, np.random.default_rng(cfg.seed), cfg.data.block)

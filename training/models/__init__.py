@@ -1,3 +1,1 @@
-"""Probabilistic models, selected by ``model.type``."""
-
-from . import cvae  # noqa: F401
+"""Probabilistic models, selected by ``model.type``; their config keys and classes are declared in args.py."""

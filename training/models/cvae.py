@@ -14,7 +14,8 @@ from torch import nn
 
 from ..conditioning import ConditionFeatures, mlp
 from ..losses import ReconLoss
-from ..registry import MODELS, NETWORKS
+from ..registry import NETWORKS
+from .args import CVAEConfig
 
 
 @dataclass(frozen=True)
@@ -78,8 +79,8 @@ class Decoder(nn.Module):
         super().__init__()
         self.kernel_size = args.kernel_size
         self.features = ConditionFeatures(args.conditions)
-        network = NETWORKS.get(args.network)
-        self.net = network(args.latent_size + self.features.n_features, args.kernel_size, **args.network_args)
+        network, options = NETWORKS.get(args.network), NETWORKS.parse_args(args.network, args.network_args)
+        self.net = network(args.latent_size + self.features.n_features, args.kernel_size, options)
 
     def forward(self, z: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
         logits = self.net(torch.cat([z, self.features(condition)], dim=1))
@@ -87,13 +88,30 @@ class Decoder(nn.Module):
         return F.softmax(logits, dim=-1).reshape(-1, k, k)
 
 
-@MODELS.register("cvae")
 class CVAE(nn.Module):
     def __init__(self, args: CVAEArgs, recon: str = "1*L1") -> None:
         super().__init__()
         self.args = args
         self.recon = ReconLoss(recon)
         self.encoder, self.prior, self.decoder = Encoder(args), Prior(args), Decoder(args)
+
+    @classmethod
+    def from_config(cls, cfg) -> CVAE:
+        """The model a RunConfig describes (``data.kernel_size`` already sized, not ``auto``)."""
+        own = cfg.model.args()
+        assert isinstance(own, CVAEConfig), f"model.type {cfg.model.type!r} is not cvae"
+        args = CVAEArgs(kernel_size=cfg.data.kernel_size, latent_size=own.latent_size,
+                        conditions=cfg.conditions.columns(), network=cfg.network.type,
+                        network_args=cfg.network.options(), hidden=own.hidden)
+        return cls(args, recon=cfg.loss.recon)
+
+    def record(self) -> dict:
+        """What :meth:`from_record` rebuilds this model from (written as model_args.json)."""
+        return {"type": "cvae", "args": self.args.to_dict(), "recon": self.recon.spec}
+
+    @classmethod
+    def from_record(cls, record: dict) -> CVAE:
+        return cls(CVAEArgs.from_dict(record["args"]), recon=record.get("recon", "1*L1"))
 
     def predict(self, condition: torch.Tensor) -> torch.Tensor:
         """The served path: decode the prior mean (deterministic)."""

@@ -3,34 +3,25 @@
 from __future__ import annotations
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from ..conditioning import mlp
-from ..registry import NETWORKS
+from .args import ConvTransposeArgs
 
 
-class ConvTransposeArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    hidden: int = Field(default=256, ge=8)
-    depth: int = Field(default=2, ge=1, description="hidden layers of the MLP stem")
-    channels: int = Field(default=64, ge=4, description="channels at the smallest feature map")
-    start: int = Field(default=4, ge=2, description="side of the smallest feature map")
-
-
-@NETWORKS.register("conv_transpose", args=ConvTransposeArgs)
 class ConvTranspose(nn.Module):
-    def __init__(self, n_in: int, kernel_size: int, hidden: int = 256, depth: int = 2, channels: int = 64,
-                 start: int = 4) -> None:
+    def __init__(self, n_in: int, kernel_size: int, args: ConvTransposeArgs) -> None:
         super().__init__()
-        ups, side = 0, start
+        ups, side = 0, args.start
         while side < kernel_size:
             side, ups = side * 2, ups + 1
-        assert side == kernel_size, f"kernel_size {kernel_size} must be start ({start}) times a power of two"
-        self.kernel_size, self.channels, self.start = kernel_size, channels, start
-        self.stem = mlp(n_in, hidden, channels * start * start, depth)
+        if side != kernel_size:
+            raise ValueError(f"network conv_transpose: kernel_size {kernel_size} must be start ({args.start}) "
+                             "times a power of two; set network.start (e.g. 5 for 80 px)")
+        self.channels, self.start = args.channels, args.start
+        self.stem = mlp(n_in, args.hidden, args.channels * args.start**2, args.depth)
         layers: list[nn.Module] = []
-        c = channels
+        c = args.channels
         for _ in range(ups):
             layers += [nn.SiLU(), nn.ConvTranspose2d(c, max(c // 2, 8), 4, stride=2, padding=1)]
             c = max(c // 2, 8)

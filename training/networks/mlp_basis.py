@@ -3,26 +3,17 @@
 from __future__ import annotations
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from ..conditioning import mlp
-from ..registry import NETWORKS
+from .args import MLPBasisArgs
 
 
-class MLPBasisArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    hidden: int = Field(default=256, ge=8)
-    depth: int = Field(default=3, ge=1, description="hidden layers")
-    rank: int | None = Field(default=None, ge=1, description="basis size (default: hidden)")
-
-
-@NETWORKS.register("mlp_basis", args=MLPBasisArgs)
 class MLPBasis(nn.Module):
-    def __init__(self, n_in: int, kernel_size: int, hidden: int = 256, depth: int = 3, rank: int | None = None) -> None:
+    def __init__(self, n_in: int, kernel_size: int, args: MLPBasisArgs) -> None:
         super().__init__()
-        rank = rank or hidden
-        self.body = mlp(n_in, hidden, rank, depth)
+        rank = args.rank or args.hidden
+        self.body = mlp(n_in, args.hidden, rank, args.depth)
         self.act = nn.SiLU()
         self.basis = nn.Linear(rank, kernel_size * kernel_size)
 
