@@ -186,8 +186,9 @@ def table(results: list[dict]) -> str:
         for r in case["candidates"]:
             flops = f"{r['psf_onnx_flops_per_psf'] / 1e6:.1f}" if r["psf_onnx_flops_per_psf"] else "n/a"
             mark = "**" if r["network"] == case["lowest_error"] else ""
-            lines.append(f"| {case['case']} ({case['kernel_size']}) | {r['network']} | {mark}{r['rel_l1_mean']:.3f}{mark}"
-                         f" / {r['rel_l1_p90']:.3f} | {r['onnx_psfs_per_s']:,.0f} | {r['params_decoder']:,} "
+            lines.append(f"| {case['case']} ({case['kernel_size']}) | {r['network']} | "
+                         f"{mark}{r['rel_l1_mean']:.3f}{mark} / {r['rel_l1_p90']:.3f} | "
+                         f"{r['onnx_psfs_per_s']:,.0f} | {r['params_decoder']:,} "
                          f"({r['params_total']:,}) | {r['steps']} ({r['cpu_s_per_step'] * 1000:.0f}) | {flops} |")
         if "raytrace_at_training_spp" in case:
             rt = case["raytrace_at_training_spp"]

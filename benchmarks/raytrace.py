@@ -56,8 +56,8 @@ def run(bench: Bench, log=print) -> list[dict]:
     for spp in p.spp:
         batch, probe = fastest_batch(bench, spp, p.raytrace_ks)
         points = batch_rows(bench, batch)
-        timing = throughput(lambda points=points, spp=spp: _trace(bench, points, p.raytrace_ks, spp), batch, repeats=p.raytrace_repeats,
-                            warmup=0)
+        timing = throughput(lambda points=points, spp=spp: _trace(bench, points, p.raytrace_ks, spp), batch,
+                            repeats=p.raytrace_repeats, warmup=0)
         start = time.perf_counter()
         pred = _trace(bench, bench.conditions, bench.window, spp)  # on the reference's whole-PSF window
         accuracy_s = time.perf_counter() - start

@@ -154,7 +154,8 @@ def breakdown(run_dir: Path) -> dict:
     loop_s = log[-1]["elapsed_s"]
     return {"run": run_dir.name, "kernel_size": config["data"]["kernel_size"], "spp": config["data"]["spp"],
             "samples": metrics["ray_traced_samples"], "threads": config["train"]["threads"],
-            "trace_s_est": round(loop_s - train_s, 0), "train_s_est": round(train_s, 0), "s_per_step": round(per_step, 3),
+            "trace_s_est": round(loop_s - train_s, 0), "train_s_est": round(train_s, 0),
+            "s_per_step": round(per_step, 3),
             "before_loop_and_after_s": round(metrics["train_wall_s"] - loop_s, 0),
             "rel_l1_mean": round(metrics["rel_l1_mean"], 4)}
 
@@ -186,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     blocks, threads = [int(b) for b in args.blocks.split(",")], [int(t) for t in args.threads.split(",")]
     skip = set(filter(None, args.skip.split(",")))
     started = time.perf_counter()
-    report: dict = {"command": "python -m benchmarks.time_to_accuracy " + " ".join(sys.argv[1:] if argv is None else argv),
+    command = "python -m benchmarks.time_to_accuracy " + " ".join(sys.argv[1:] if argv is None else argv)
+    report: dict = {"command": command,
                     "cpu_count": os.cpu_count(), "loadavg_start": os.getloadavg(), "lenses": {}}
     for name in args.lenses.split(","):
         case = CASES[name]

@@ -54,7 +54,8 @@ def test_auto_kernel_holds_the_whole_psf_of_a_wide_lens(wide):
     # independent check: DeepLens on a 256 px window at the widest probed condition and on the axis
     field, depth, wavelength = _parse_condition(sizing.worst_condition)
     widest = max(sizing.probe, key=lambda p: p["half_width_needed"])
-    assert (field, depth, wavelength) == pytest.approx((widest["field"], widest["depth"], widest["wavelength"]), rel=1e-2)
+    expected = (widest["field"], widest["depth"], widest["wavelength"])
+    assert (field, depth, wavelength) == pytest.approx(expected, rel=1e-2)
     big = tracer.psf([field, 0.0], [depth, depth], wavelength, ks=256, spp=131072)
     kept = 1.0 - energy_outside(big, ks)
     assert kept.min() >= MIN_ENERGY_KEPT, (ks, kept)

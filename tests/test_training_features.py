@@ -2,6 +2,7 @@
 --validate-only, and focus as a condition. Fits here are tiny real fits (a few seconds each)."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -68,12 +69,12 @@ def test_schedules():
 
 @pytest.mark.slow
 def test_resume_latest_continues_the_same_run(tmp_path):
-    first, result = fit(tmp_path, "publish=false")
+    _, result = fit(tmp_path, "publish=false")
     run_dir = result["run_dir"]
     proc, resumed = fit(tmp_path, "publish=false", "resume=latest", "train.steps=30")
     assert resumed["run_dir"] == run_dir
     assert "resumed from" in proc.stdout and "at step 20" in proc.stdout
-    steps = [json.loads(line)["step"] for line in open(f"{run_dir}/train_log.jsonl")]
+    steps = [json.loads(line)["step"] for line in Path(run_dir, "train_log.jsonl").read_text().splitlines()]
     assert steps == [10, 20, 30]
     assert resumed["metrics"]["steps"] == 30
 
@@ -96,7 +97,7 @@ def test_same_seed_same_weights_and_the_bank_is_reused(tmp_path):
     assert wa.keys() == wb.keys()
     for key in wa:
         np.testing.assert_array_equal(wa[key], wb[key], err_msg=key)
-    _, c = fit(tmp_path, "publish=false", "data.type=bank", "seed=1")
+    fit(tmp_path, "publish=false", "data.type=bank", "seed=1")
     assert len(list((tmp_path / "banks").glob("bank-*.safetensors"))) == 2  # other seed, other samples
 
 
@@ -121,7 +122,7 @@ def test_validate_only_on_checkpoint_run_and_published_model(tmp_path):
 @pytest.mark.slow
 def test_focus_as_a_condition_end_to_end(tmp_path):
     store = tmp_path / "store"
-    _, result = fit(tmp_path, "conditions.focus={min: 3, max: 20}", "name=focus", store=store)
+    fit(tmp_path, "conditions.focus={min: 3, max: 20}", "name=focus", store=store)
     manifest = Store(store).manifest("focus")
     assert manifest.condition_names == ["field", "depth", "wavelength", "focus"]
     assert manifest.conditions[3].unit == "m" and manifest.conditions[3].max == 20

@@ -31,7 +31,8 @@ class ConditionFeatures(nn.Module):
         return len(self.names)
 
     def forward(self, condition: torch.Tensor) -> torch.Tensor:
-        torch._assert(condition.shape[-1] == len(self.names), f"condition must be [N, {len(self.names)}] = {self.names}")
+        torch._assert(condition.shape[-1] == len(self.names),
+                      f"condition must be [N, {len(self.names)}] = {self.names}")
         x = torch.where(self.inverse, 1.0 / condition, condition)
         return 2.0 * (x - self.lo) / (self.hi - self.lo) - 1.0
 

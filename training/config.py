@@ -241,8 +241,8 @@ class CheckpointConfig(_Section):
 class ValidationConfig(_Section):
     every: int = Field(default=1000, ge=1, description="steps between validations (and one at the end)")
     samples: int = Field(default=64, ge=4, description="held-out conditions")
-    spp: Annotated[int, Field(ge=64)] | Literal["auto"] = Field(default="auto", description="rays per held-out reference PSF; auto: "
-                                       "enough for ray_noise")
+    spp: Annotated[int, Field(ge=64)] | Literal["auto"] = Field(
+        default="auto", description="rays per held-out reference PSF; auto: enough for ray_noise")
     ray_noise: float = Field(default=VALIDATION_RAY_NOISE, gt=0, lt=1)
 
 
@@ -253,12 +253,13 @@ class TrackingConfig(_Section):
 
 class EvaluationConfig(_Section):
     grid: tuple[int, int, int] = Field(default=(4, 4, 3), description="held-out points: field x depth x wavelength")
-    rays: Annotated[int, Field(ge=1024)] | Literal["auto"] = Field(default="auto", description="rays per converged reference point; auto: "
-                                        "enough for ray_noise, at most max_rays")
+    rays: Annotated[int, Field(ge=1024)] | Literal["auto"] = Field(
+        default="auto", description="rays per converged reference point; auto: enough for ray_noise, at most max_rays")
     ray_noise: float = Field(default=REFERENCE_RAY_NOISE, gt=0, lt=1)
     max_rays: int = Field(default=2**25, ge=1024, description="cap on auto rays per reference point (time)")
-    window: Annotated[int, Field(ge=8, le=1024)] | Literal["auto"] = Field(default="auto", description="reference window [px]; auto: holds 99.99 % "
-                                          "of every probed PSF, so the error sees energy outside the kernel")
+    window: Annotated[int, Field(ge=8, le=1024)] | Literal["auto"] = Field(
+        default="auto", description="reference window [px]; auto: holds 99.99 % of every probed PSF, so the error "
+                                    "sees energy outside the kernel")
     repeats: int = Field(default=4, ge=1, description="independent traces averaged per reference point")
     spp_levels: list[int] = Field(default_factory=lambda: [2048, 8192, 32768], description="ray-trace noise floor")
     interp_pairs: int = Field(default=8, ge=0, description="latent-midpoint checks")

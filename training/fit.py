@@ -62,7 +62,8 @@ def resolve_run_dir(cfg: RunConfig) -> tuple[Path, Path | None]:
             run_dir = cfg.run_dir / f"{cfg.name}-{stamp}-{n}"
         return run_dir, None
     if cfg.resume == "latest":
-        runs = sorted((p for p in cfg.run_dir.glob(f"{cfg.name}-*") if _checkpoints(p)), key=lambda p: p.stat().st_mtime)
+        runs = sorted((p for p in cfg.run_dir.glob(f"{cfg.name}-*") if _checkpoints(p)),
+                      key=lambda p: p.stat().st_mtime)
         if not runs:
             raise ConfigError(f"resume: latest found no run of {cfg.name!r} with checkpoints in {cfg.run_dir}")
         return runs[-1], _checkpoints(runs[-1])[-1]
@@ -124,7 +125,8 @@ def run(cfg: RunConfig, store: Store) -> dict:
 
     def validate(m, step: int) -> dict:
         metrics = validator.run(TorchPredictor(m, name=cfg.name), run_dir / "validation", f"step_{step:06d}")
-        accelerator.print(f"  validation @ {step}: relL1 {metrics['rel_l1_mean']:.4f} (p90 {metrics['rel_l1_p90']:.4f})")
+        accelerator.print(f"  validation @ {step}: relL1 {metrics['rel_l1_mean']:.4f} "
+                          f"(p90 {metrics['rel_l1_p90']:.4f})")
         return metrics
 
     summary = train(cfg, model, dataset, run_dir, accelerator, resume_from=resume_from, validate=validate)
@@ -148,7 +150,8 @@ def run(cfg: RunConfig, store: Store) -> dict:
     floor = card["methods"].get(f"raytrace_spp{cfg.data.spp}", {}).get("rel_l1_mean")
     accelerator.print(
         f"held-out relative L1 {card['rel_l1_mean']:.4f} (p90 {card['rel_l1_p90']:.4f}) vs a "
-        f"{cfg.evaluation.rays}-ray reference" + (f"; ray tracing at {cfg.data.spp} rays: {floor:.4f}" if floor else ""))
+        f"{cfg.evaluation.rays}-ray reference"
+        + (f"; ray tracing at {cfg.data.spp} rays: {floor:.4f}" if floor else ""))
 
     result = {"run_dir": str(run_dir), "metrics": card}
     if cfg.publish:

@@ -106,8 +106,9 @@ def inspect(args: argparse.Namespace) -> dict:
 def print_report(report: dict) -> None:
     lens, rec = report["lens"], report["recommendation"]
     w, h = lens["sensor_size_mm"]
-    print(f"{lens['file']}: f = {lens['focal_length_mm']:.2f} mm, f/{lens['f_number']:.2f}, sensor {w:.3g} x {h:.3g} mm "
-          f"({lens['sensor_resolution'][0]} x {lens['sensor_resolution'][1]} px, pitch {lens['pixel_pitch_um']:.3g} um), "
+    res_x, res_y = lens["sensor_resolution"]
+    print(f"{lens['file']}: f = {lens['focal_length_mm']:.2f} mm, f/{lens['f_number']:.2f}, "
+          f"sensor {w:.3g} x {h:.3g} mm ({res_x} x {res_y} px, pitch {lens['pixel_pitch_um']:.3g} um), "
           f"focus {lens['focus_m'] or 'inf'} m")
     kernels = list(report["worst_energy_dropped"])
     print(f"probe: {len(report['points'])} points, {report['probe_rays_per_point']} rays each; radii and offsets in px")
@@ -119,9 +120,11 @@ def print_report(report: dict) -> None:
         drops = "  ".join(f"{100 * p['energy_dropped'][k]:8.2f}%" for k in kernels)
         print(f"{p['field']:6.2f} {p['depth']:8.3g} {p['wavelength']:5.0f} {focus:>6} {p['r99']:6.1f} {p['r999']:6.1f} "
               f"{p['centroid_px']:8.2f}  {drops}")
-    print("worst energy dropped: " + ", ".join(f"{k} px {100 * v:.2f} %" for k, v in report["worst_energy_dropped"].items()))
+    worst = report["worst_energy_dropped"]
+    print("worst energy dropped: " + ", ".join(f"{k} px {100 * v:.2f} %" for k, v in worst.items()))
     print(f"recommended: data.kernel_size {rec['kernel_size']}, data.spp {rec['spp']}, validation.spp "
-          f"{rec['validation_spp']}, evaluation.rays {rec['evaluation_rays']} on a {rec['evaluation_window']} px window")
+          f"{rec['validation_spp']}, evaluation.rays {rec['evaluation_rays']} "
+          f"on a {rec['evaluation_window']} px window")
     for reason in rec["why"]:
         print(f"  {reason}")
     print(f"wrote {report['figure']}")

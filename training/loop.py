@@ -56,7 +56,8 @@ def train(cfg: RunConfig, model: CVAE, dataset, run_dir: Path, accelerator: Acce
     share = rank_share(dataset, cfg.data.block, accelerator.process_index, accelerator.num_processes)
     if len(share) < t.batch_size:
         raise ConfigError(f"train.batch_size={t.batch_size} is not allowed: each of the {accelerator.num_processes} "
-                          f"process(es) has only {len(share)} samples; use at most {len(share)} or more data.train_samples")
+                          f"process(es) has only {len(share)} samples; use at most {len(share)} "
+                          "or more data.train_samples")
     loader = DataLoader(share, batch_size=t.batch_size, shuffle=True, drop_last=True, generator=generator)
     optimizer = torch.optim.AdamW(model.parameters(), lr=o.lr, betas=o.betas, eps=o.eps, weight_decay=o.weight_decay)
     model, optimizer = accelerator.prepare(model, optimizer)

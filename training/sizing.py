@@ -82,7 +82,8 @@ def probe_for(cfg: RunConfig, tracer: LensTracer, cache_dir: Path | None = PROBE
     if path is not None and path.is_file():
         with np.load(path, allow_pickle=False) as data:
             points = json.loads(str(data["points"]))
-            offsets = [(data[f"dx{i}"].astype(np.float64), data[f"dy{i}"].astype(np.float64)) for i in range(len(points))]
+            offsets = [(data[f"dx{i}"].astype(np.float64), data[f"dy{i}"].astype(np.float64))
+                       for i in range(len(points))]
         return LensProbe([ProbePoint(**p) for p in points], offsets, spp)
     focus = tracer.focus_m
     try:
@@ -114,8 +115,9 @@ def resolve(cfg: RunConfig, probe: LensProbe) -> tuple[RunConfig, Sizing]:
                 "ranges (conditions.field / depth), or set data.kernel_size and data.allow_clipping: true")
         source = "auto"
         reasons.append(f"kernel {ks} px: the smallest of {list(SUPPORTED_KERNELS)} whose window holds "
-                       f">= {MIN_ENERGY_KEPT:.1%} of every probed PSF with a {round((KERNEL_MARGIN - 1) * 100)} % margin on "
-                       f"the half-width (plain need: {probe.size_needed()} px)")
+                       f">= {MIN_ENERGY_KEPT:.1%} of every probed PSF with a "
+                       f"{round((KERNEL_MARGIN - 1) * 100)} % margin on the half-width "
+                       f"(plain need: {probe.size_needed()} px)")
     else:
         ks, source = int(d.kernel_size), "explicit"
     worst_i, worst_kept = probe.worst(ks)
@@ -123,8 +125,9 @@ def resolve(cfg: RunConfig, probe: LensProbe) -> tuple[RunConfig, Sizing]:
     worst_label = probe.points[worst_i].label()
     if worst_kept < MIN_ENERGY_KEPT:
         message = (f"data.kernel_size = {ks} keeps only {worst_kept:.1%} of the PSF's energy at {worst_label} "
-                   f"(at least {MIN_ENERGY_KEPT:.1%} is needed everywhere); a {probe.auto_kernel() or probe.size_needed()} "
-                   "px kernel is needed (data.kernel_size: auto picks it)")
+                   f"(at least {MIN_ENERGY_KEPT:.1%} is needed everywhere); "
+                   f"a {probe.auto_kernel() or probe.size_needed()} px kernel is needed "
+                   "(data.kernel_size: auto picks it)")
         if not d.allow_clipping:
             raise ConfigError(message + ", or set data.allow_clipping: true to accept the loss")
         reasons.append(f"clipping allowed: {message}")

@@ -51,10 +51,10 @@ class Validator:
         metrics["reference_spp"] = self.cfg.validation.spp
         out_dir.mkdir(parents=True, exist_ok=True)
         figure = out_dir / f"{tag}.png"
-        comparison_figure(embed(predict_oriented(predictor, self.figure_conditions), self.window), self.figure_reference,
-                          self.fields, self.depths,
-                          f"{predictor.name} {tag}: predicted vs ray-traced at azimuth {self.figure_conditions[0, -1]:.0f} deg",
-                          figure)
+        predicted = embed(predict_oriented(predictor, self.figure_conditions), self.window)
+        azimuth = self.figure_conditions[0, -1]
+        comparison_figure(predicted, self.figure_reference, self.fields, self.depths,
+                          f"{predictor.name} {tag}: predicted vs ray-traced at azimuth {azimuth:.0f} deg", figure)
         with open(out_dir / "metrics.jsonl", "a") as fh:
             fh.write(json.dumps({"tag": tag, **metrics}) + "\n")
         metrics["figure"] = str(figure)
