@@ -7,6 +7,7 @@ import json
 import math
 
 import numpy as np
+import pytest
 
 from benchmarks.decoder_data import synthetic_psfs, window_for
 
@@ -24,6 +25,7 @@ def test_synthetic_psfs_are_unit_sum_and_grow_with_defocus():
     assert window_for(32) == 40 and window_for(80) == 100
 
 
+@pytest.mark.slow
 def test_decoder_bench_writes_every_candidate(tmp_path):
     out = tmp_path / "out"
     proc = run_cli("-m", "benchmarks.decoders", "--cases", "synthetic128", "--seconds", "0.5", "--samples", "32",
