@@ -101,16 +101,16 @@ def onnx_speed(model, cfg, threads: int, repeats: int) -> dict:
     import numpy as np
     import onnxruntime as ort
 
-    from training.export import check_parity, export_onnx, random_conditions
+    from training.export import check_parity, export_onnx, psf_tolerance, random_conditions
 
     from .limits import onnx_flops
     from .timing import throughput
 
-    # parity is recorded, not enforced: a candidate that would miss export.parity_tol is still compared
-    lenient = cfg.model_copy(update={"export": cfg.export.model_copy(update={"parity_tol": 1.0})})
+    # parity is recorded, not enforced: a candidate that would miss the export's tolerance is still compared
     with tempfile.TemporaryDirectory() as tmp:
         specs = export_onnx(model, Path(tmp), cfg.export.opset)
-        parity = max(check_parity(model, Path(tmp), specs, lenient).values())
+        report = check_parity(model, Path(tmp), specs, cfg, enforce=False)
+        parity = max(v for k, v in report.items() if k.endswith(".psf"))
         graph = Path(tmp) / specs["psf"].file
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
@@ -124,7 +124,7 @@ def onnx_speed(model, cfg, threads: int, repeats: int) -> dict:
         size = sum((Path(tmp) / s.file).stat().st_size for s in specs.values())
     return {"onnx_psfs_per_s": round(timing["psfs_per_s"], 1), "onnx_runs_psfs_per_s": timing["runs_psfs_per_s"],
             "psf_onnx_flops_per_psf": flops, "onnx_bytes_four_graphs": size, "onnx_parity": parity,
-            "onnx_parity_within_export_tol": parity <= cfg.export.parity_tol}
+            "onnx_parity_within_export_tol": parity <= psf_tolerance(cfg, None)}
 
 
 def run_case(case_name: str, args, log=print) -> dict:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
+
 from benchmarks.http_api import NOT_AVAILABLE
 
 from .conftest import run_cli
@@ -96,3 +98,59 @@ def test_bigkernel_bench_measures_get_batch_and_grid_per_store(trained_store, tm
     assert row["kernel_size"] == 16 and positive(row["get_psf"]["p50_ms"])
     assert positive(row["post_psf_batch_256"]["ratio"]) and positive(row["psf_grid_16x12"]["http_ms"])
     assert positive(row["psf_grid_16x12"]["in_process_ms"])
+
+
+# configs/ci.yml cut to seconds: three checkpoints (20, 40, 60; ci.yml keeps 2), two held-out points, a small reference
+TINY_FIT = ("train.steps=60", "checkpoint.every=20", "data.train_samples=128", "evaluation.grid=[2,1,1]",
+            "evaluation.rays=8192", "validation.samples=4", "tracking.report_to=[]")
+
+
+@pytest.mark.slow
+def test_time_to_accuracy_fits_then_scores_every_checkpoint_beside_ray_tracing(tmp_path):
+    out = tmp_path / "tta"
+    overrides = [*TINY_FIT, f"evaluation.cache_dir={tmp_path / 'references'}"]
+    proc = run_cli("-m", "benchmarks.time_to_accuracy", "--fit", "configs/ci.yml",
+                   *(f"--fit-override={o}" for o in overrides), "--spp", "256,1024", "--repeats", "1",
+                   "--torch-threads", "1", "--out", str(out), timeout=600)
+    assert proc.returncode == 0, f"time to accuracy failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    report = json.loads((out / "time_to_accuracy.json").read_text())
+
+    (lens,) = report["lenses"].values()
+    (run,) = lens["runs"]
+    points = run["points"]
+    assert [p["step"] for p in points] == [20, 40, 60], "checkpoint.total_limit=null must keep every checkpoint"
+    assert all(p["step_from"] == "TrainState" for p in points)
+    seconds = [p["fit_s"] for p in points]
+    assert all(positive(s) for s in seconds) and seconds == sorted(set(seconds)), seconds
+    for p in points:
+        assert positive(p["rel_l1_mean"]) and positive(p["rel_l1_p90"]) and p["rel_l1_p90"] >= p["rel_l1_mean"]
+    # the last checkpoint holds the final weights: scored again against the same cached reference, it must
+    # give metrics.json's figure
+    final = run["final"]
+    assert math.isclose(points[-1]["rel_l1_mean"], final["rel_l1_mean"], rel_tol=1e-3), (points[-1], final)
+    assert positive(final["published_wall_s"]) and final["published_wall_s"] >= final["train_wall_s"]
+
+    (curve,) = lens["raytrace"]
+    assert [r["spp"] for r in curve["levels"]] == [256, 1024]
+    for r in curve["levels"]:
+        assert positive(r["s_per_psf"]) and positive(r["rel_l1_mean"]), r
+    assert curve["levels"][0]["rel_l1_mean"] > curve["levels"][1]["rel_l1_mean"], "4x the rays, less noise"
+    assert curve["reference"]["rays_per_point"] == 8192 and positive(curve["reference"]["noise_rel_l1_mean"])
+    assert len(report["loadavg_start"]) == 3 and report["date"]
+
+    assert "| checkpoint step |" in proc.stdout and "| rays / PSF |" in proc.stdout
+    assert (out / "time_to_accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_fit_seconds_reads_the_fit_clock_and_interpolates_between_log_lines():
+    from benchmarks.time_to_accuracy import fit_seconds
+
+    loop_only = [{"step": 10, "elapsed_s": 4.0}, {"step": 30, "elapsed_s": 8.0}]
+    assert fit_seconds(loop_only, 30) == (8.0, "logged")
+    assert fit_seconds(loop_only, 20) == (6.0, "interpolated")
+    assert fit_seconds(loop_only, 5) == (2.0, "interpolated")  # step 0 at the loop's start
+    # fit_elapsed_s also counts the probe and setup before the loop (here 50 s)
+    with_fit = [{**r, "fit_elapsed_s": r["elapsed_s"] + 50.0} for r in loop_only]
+    assert fit_seconds(with_fit, 30) == (58.0, "logged")
+    assert fit_seconds(with_fit, 20) == (56.0, "interpolated")
+    assert fit_seconds(with_fit, 0) == (50.0, "interpolated")

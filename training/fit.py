@@ -28,7 +28,7 @@ from models_store import KernelSizing, Store, StoreError, TrainingSummary, defau
 from .config import ConfigError, RunConfig, load_config
 from .distributed import decided_by_main, init_processes, per_rank, use_cpu, weights_digest
 from .evaluate import evaluate
-from .export import ExportError, check_parity, export_onnx
+from .export import ExportError, check_parity, export_onnx, psf_tolerance
 from .loop import train
 from .predictors import TorchPredictor, load_predictor
 from .prescription import LensFileError
@@ -129,7 +129,8 @@ def run(cfg: RunConfig, store: Store) -> dict:
                           f"(p90 {metrics['rel_l1_p90']:.4f})")
         return metrics
 
-    summary = train(cfg, model, dataset, run_dir, accelerator, resume_from=resume_from, validate=validate)
+    summary = train(cfg, model, dataset, run_dir, accelerator, resume_from=resume_from, validate=validate,
+                    fit_started=started)
     model = accelerator.unwrap_model(model).cpu().eval()
     ranks = per_rank(processes, {"rank": accelerator.process_index, "traced": summary["traced"],
                                  "steps": summary["steps"], "weights_sha256": weights_digest(model)})
@@ -142,7 +143,10 @@ def run(cfg: RunConfig, store: Store) -> dict:
     card = evaluate(cfg, TorchPredictor(model, name=cfg.name), tracer, run_dir / "evaluation",
                     progress=accelerator.is_main_process)
     specs = export_onnx(model, run_dir / "onnx", cfg.export.opset)
-    card["onnx_parity_max_rel_diff"] = max(check_parity(model, run_dir / "onnx", specs, cfg).values())
+    parity = check_parity(model, run_dir / "onnx", specs, cfg, model_error=card["rel_l1_mean"])
+    card["onnx_parity"] = {"psf_rel_l1_max": max(v for k, v in parity.items() if k.endswith(".psf")),
+                           "latent_max_rel_diff": max(v for k, v in parity.items() if not k.endswith(".psf")),
+                           "psf_tolerance": psf_tolerance(cfg, card["rel_l1_mean"])}
     card.update({"train_wall_s": round(train_wall, 2), "steps": summary["steps"],
                  "ray_traced_samples": sum(r["traced"] for r in ranks), "data": cfg.data.type,
                  "processes": accelerator.num_processes, "ranks": ranks})

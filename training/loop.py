@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 from accelerate import Accelerator
 from torch.utils.data import DataLoader
@@ -48,8 +49,16 @@ def total_loss(terms: dict[str, torch.Tensor], loss_cfg: LossConfig) -> torch.Te
 
 
 def train(cfg: RunConfig, model: CVAE, dataset, run_dir: Path, accelerator: Accelerator, *,
-          resume_from: Path | None = None, validate: Callable[[CVAE, int], dict] | None = None) -> dict:
+          resume_from: Path | None = None, validate: Callable[[CVAE, int], dict] | None = None,
+          fit_started: float | None = None) -> dict:
+    """Fit ``model``; ``fit_started`` (a perf_counter time) is when the whole command began, so the log's
+    ``fit_elapsed_s`` counts the probe and the tracing too (time-to-accuracy curves read it)."""
     t, o, loss_cfg = cfg.train, cfg.optim, cfg.loss
+    # data.rounds: the steps are split into rounds, each on freshly drawn conditions
+    steps_per_round = -(-t.steps // cfg.data.rounds)
+    if cfg.data.rounds > 1 and not hasattr(dataset, "set_round"):
+        raise ConfigError(f"data.rounds = {cfg.data.rounds} needs a dataset that draws fresh conditions; "
+                          f"data.type {cfg.data.type!r} does not (use online, or rounds: 1)")
     generator = torch.Generator().manual_seed(cfg.seed)
     # each rank draws its batches from its own share only, so it traces only that share; the loader is
     # therefore not prepared (accelerate would split it again)
@@ -70,8 +79,11 @@ def train(cfg: RunConfig, model: CVAE, dataset, run_dir: Path, accelerator: Acce
 
     log_path = run_dir / "train_log.jsonl"
     started, running, count = time.perf_counter(), {}, 0
+    fit_started = started if fit_started is None else fit_started
     model.train()
     while state.step < t.steps:
+        if cfg.data.rounds > 1:
+            dataset.set_round(state.step // steps_per_round)
         for psf, cond in loader:
             psf, cond = psf.to(accelerator.device), cond.to(accelerator.device)
             with accelerator.accumulate(model):
@@ -104,7 +116,9 @@ def train(cfg: RunConfig, model: CVAE, dataset, run_dir: Path, accelerator: Acce
                     f"kl {record['kl']:.2f}  interp {record['interp']:.4f}  lr {record['lr']:.2e}")
                 if accelerator.is_main_process:
                     with open(log_path, "a") as fh:
-                        fh.write(json.dumps({"step": step, "elapsed_s": round(time.perf_counter() - started, 2),
+                        now = time.perf_counter()
+                        fh.write(json.dumps({"step": step, "elapsed_s": round(now - started, 2),
+                                             "fit_elapsed_s": round(now - fit_started, 2),
                                              **record, "kl_per_dim": per_dim}) + "\n")
                 running, count = {}, 0
             if step % cfg.checkpoint.every == 0 or step == t.steps:
@@ -118,9 +132,9 @@ def train(cfg: RunConfig, model: CVAE, dataset, run_dir: Path, accelerator: Acce
                     metrics = validate(accelerator.unwrap_model(model), step)
                     accelerator.log({f"val/{k}": v for k, v in metrics.items() if isinstance(v, float)}, step=step)
                 model.train()
-            if step >= t.steps:
-                break
+            if step >= t.steps or (cfg.data.rounds > 1 and step % steps_per_round == 0):
+                break  # done, or the next round's conditions start with a fresh pass
 
     accelerator.wait_for_everyone()
     return {"steps": state.step, "train_wall_s": time.perf_counter() - started,
-            "traced": int(dataset.traced[share.indices].sum())}
+            "traced": dataset.traced_count(np.asarray(share.indices))}

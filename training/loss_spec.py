@@ -13,8 +13,8 @@ def parse_loss(spec: str) -> list[tuple[float, str]]:
     """'1*L1+1e3*MSE' -> [(1.0, 'L1'), (1000.0, 'MSE')]; raises ValueError naming the bad part."""
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError("loss spec is empty; write e.g. '1*L1+1e3*MSE'")
-    # split on '+' that is not part of an exponent such as 1e+3
-    parts = re.split(r"(?<![eE])\+", spec)
+    # split on '+' that is not part of an exponent such as 1e+3 (a '+' after the E of "CE" splits)
+    parts = re.split(r"(?<![0-9.][eE])\+", spec)
     terms = []
     for part in parts:
         match = _TERM_RE.match(part)

@@ -24,6 +24,17 @@ log = logging.getLogger(__name__)
 DEFAULT_COLUMNS = ("field", "depth", "wavelength")
 
 
+def pick_device(requested: str = "auto") -> str:
+    """Where to trace: ``cuda`` when asked for, or for ``auto`` when torch sees a GPU; ``cpu`` otherwise.
+    Asking for ``cuda`` on a machine without one is an error that says so."""
+    if requested not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"trace device {requested!r} is not one of auto, cpu, cuda")
+    has_gpu = torch.cuda.is_available()
+    if requested == "cuda" and not has_gpu:
+        raise ValueError("data.trace_device = 'cuda', but torch sees no CUDA GPU here; use auto or cpu")
+    return "cuda" if requested == "cuda" or (requested == "auto" and has_gpu) else "cpu"
+
+
 def _quiet_import_geolens():
     # deeplens prints its device choice on import; keep run logs about this project.
     with contextlib.redirect_stdout(io.StringIO()):
@@ -36,8 +47,9 @@ class LensTracer:
 
     def __init__(self, lens_file: str | Path, focus_m: float | None = None, seed: int = 0,
                  columns: list[str] | tuple[str, ...] = DEFAULT_COLUMNS,
-                 sensor_res: tuple[int, int] | None = None) -> None:
+                 sensor_res: tuple[int, int] | None = None, device: str = "auto") -> None:
         self.lens_file = check_lens_file(lens_file)
+        self.device = pick_device(device)
         self.sensor_res = None if sensor_res is None else [int(v) for v in sensor_res]
         if sensor_res is None and self.lens_file.suffix.lower() == ".zmx":
             raise LensFileError(f"{self.lens_file}: a Zemax file gives the sensor's semi-diagonal but not its pixel "
@@ -45,7 +57,7 @@ class LensTracer:
         GeoLens = _quiet_import_geolens()
         with contextlib.redirect_stdout(io.StringIO()):
             try:
-                self.lens = GeoLens(str(self.lens_file), device="cpu")
+                self.lens = GeoLens(str(self.lens_file), device=self.device)
             except (ValueError, KeyError, NotImplementedError, IndexError) as exc:
                 raise LensFileError(f"{self.lens_file}: DeepLens cannot read it: {exc}") from exc
             if sensor_res is not None:  # keeps the file's sensor diagonal, sets the pixel grid and aspect
@@ -63,7 +75,7 @@ class LensTracer:
     def for_run(cls, cfg, seed: int = 0) -> LensTracer:
         """The tracer a run config describes (lens file, focus, sensor grid, condition columns)."""
         return cls(cfg.lens.file, cfg.lens.focus_m, seed=seed, columns=cfg.conditions.names(),
-                   sensor_res=cfg.lens.sensor_res)
+                   sensor_res=cfg.lens.sensor_res, device=cfg.data.trace_device)
 
     def info(self) -> LensInfo:
         lens = self.lens
@@ -86,14 +98,14 @@ class LensTracer:
         x = field * self.half_diagonal * np.cos(az) / (self.sensor_w / 2)
         y = field * self.half_diagonal * np.sin(az) / (self.sensor_h / 2)
         z = -1000.0 * np.asarray(depth_m, dtype=np.float64)
-        return torch.as_tensor(np.stack([x, y, z], axis=-1), dtype=torch.float32)
+        return torch.as_tensor(np.stack([x, y, z], axis=-1), dtype=torch.float32, device=self.device)
 
     @torch.no_grad()
     def psf(self, field, depth_m, wavelength_nm: float, *, ks: int, spp: int,
             azimuth_deg: np.ndarray | float = 90.0) -> np.ndarray:
         """PSFs [N, ks, ks] float32 (unit sum, chief-ray centred) at one wavelength."""
         pts = self.points(np.atleast_1d(field), np.atleast_1d(depth_m), azimuth_deg)
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[] if self.device == "cpu" else None):
             torch.manual_seed(int(self._seeds.integers(2**62)))
             out = self.lens.psf(pts, wvln=float(wavelength_nm) / 1000.0, ks=ks, spp=spp, recenter=True)
         out = out.reshape(-1, ks, ks).float().cpu().numpy()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import ConfigError, RunConfig
+from .config import AUTO_TRAINING_SPP, ConfigError, RunConfig
 from .probe import (
     KERNEL_MARGIN,
     MIN_ENERGY_KEPT,
@@ -134,9 +134,10 @@ def resolve(cfg: RunConfig, probe: LensProbe) -> tuple[RunConfig, Sizing]:
 
     spread = max(p.spread for p in probe.points)
 
-    def rays(value, noise: float, what: str, cap: int | None = None) -> int:
+    def rays(value, noise: float | None, what: str, cap: int | None = None) -> int:
         if value != "auto":
             return int(value)
+        assert noise is not None, f"{what}: auto needs a ray_noise"
         n = _round_rays(probe.rays_for_noise(noise))
         capped = cap is not None and n > cap
         n = min(n, cap) if cap is not None else n
@@ -145,7 +146,13 @@ def resolve(cfg: RunConfig, probe: LensProbe) -> tuple[RunConfig, Sizing]:
                                                    if capped else f" (target {noise})"))
         return n
 
-    spp = rays(d.spp, d.ray_noise, "training spp")
+    if d.spp == "auto" and d.ray_noise is None:
+        spp = AUTO_TRAINING_SPP
+        reasons.append(f"training spp {spp} rays (expected ray noise {ray_noise(spread, spp):.3f} relative L1 at the "
+                       "widest PSF): the likelihood loss is unbiased at any ray count, so rays go to more conditions "
+                       f"({d.train_samples} samples x {d.rounds} round(s)) rather than to smoother samples")
+    else:
+        spp = rays(d.spp, d.ray_noise, "training spp")
     validation_spp = rays(v.spp, v.ray_noise, "validation spp")
     reference_rays = rays(e.rays, e.ray_noise, "reference", cap=e.max_rays)
     if e.window == "auto":

@@ -89,5 +89,8 @@ class PSFBank(Dataset):
     def __len__(self) -> int:
         return len(self.conditions)
 
+    def traced_count(self, indices: np.ndarray) -> int:
+        return int(self.traced[indices].sum())
+
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.from_numpy(self.psfs[i]), torch.from_numpy(self.conditions[i].astype(np.float32))

@@ -4,6 +4,10 @@ Conditions are drawn up front (cheap, seeded); a sample's PSF is traced the firs
 it and then kept in memory, so the first epoch pays the ray tracing and later epochs are free. With
 several processes, accelerate gives each rank its own batches, so each rank traces only its share.
 Samples are traced in blocks that share one wavelength (DeepLens traces one wavelength per call).
+
+With ``data.rounds`` > 1 the fit moves to freshly drawn conditions every round (:meth:`set_round`):
+the network sees rounds x train_samples conditions, so it learns the PSF's mean instead of one noisy
+draw per condition, while memory holds one round.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from ..raytrace import LensTracer
-from .sampling import training_conditions
+from .sampling import round_conditions
 
 
 class RayTracedPSFs(Dataset):
@@ -23,8 +27,10 @@ class RayTracedPSFs(Dataset):
     @classmethod
     def from_config(cls, cfg, tracer: LensTracer, accelerator) -> RayTracedPSFs:
         d = cfg.data
-        return cls(tracer, training_conditions(cfg), ks=d.kernel_size, spp=d.spp, block=d.block,
-                   progress=accelerator.is_main_process)
+        dataset = cls(tracer, round_conditions(cfg, 0), ks=d.kernel_size, spp=d.spp, block=d.block,
+                      progress=accelerator.is_main_process)
+        dataset.draw_round = lambda r: round_conditions(cfg, r)
+        return dataset
 
     def __init__(self, tracer: LensTracer, conditions: np.ndarray, *, ks: int, spp: int, block: int,
                  progress: bool = True, desc: str = "ray tracing") -> None:
@@ -33,13 +39,33 @@ class RayTracedPSFs(Dataset):
         self.psfs = np.zeros((len(self.conditions), ks, ks), dtype=np.float32)
         self.traced = np.zeros(len(self.conditions), dtype=bool)
         self.progress, self.desc, self.bar = progress, desc, None
+        self.round, self.traced_before = 0, 0  # samples this process traced in earlier rounds
+        self.draw_round = None  # round -> its conditions; set by from_config
+
+    def set_round(self, r: int) -> None:
+        """Move to round ``r``'s conditions (traced when first used); a no-op in the current round."""
+        if r == self.round:
+            return
+        if self.draw_round is None:
+            raise RuntimeError("this dataset was not built from a config, so it has no further rounds")
+        self.traced_before += int(self.traced.sum())
+        self.conditions = np.asarray(self.draw_round(r), dtype=np.float64)
+        assert len(self.conditions) == len(self.traced), "every round has data.train_samples conditions"
+        self.traced[:] = False
+        self.round, self.bar = r, None
+
+    def traced_count(self, indices: np.ndarray) -> int:
+        """Samples among ``indices`` traced by this process, over every round so far (the earlier rounds'
+        count is this process's whole share, since each rank only ever traces its own)."""
+        return self.traced_before + int(self.traced[indices].sum())
 
     def __len__(self) -> int:
         return len(self.conditions)
 
     def _ensure(self, indices: np.ndarray) -> None:
         if self.bar is None and not self.traced.all():  # created on first use so its rate is honest
-            self.bar = tqdm(total=len(self), desc=self.desc, unit="psf", disable=not self.progress, leave=False)
+            desc = self.desc if self.round == 0 else f"{self.desc} (round {self.round + 1})"
+            self.bar = tqdm(total=len(self), desc=desc, unit="psf", disable=not self.progress, leave=False)
         for b in np.unique(indices[~self.traced[indices]] // self.block):
             rows = np.arange(b * self.block, min((b + 1) * self.block, len(self)))
             self.psfs[rows] = self.tracer.psf_conditions(self.conditions[rows], ks=self.ks, spp=self.spp)

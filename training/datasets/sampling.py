@@ -38,6 +38,15 @@ def sample_conditions(cfg, n: int, rng: np.random.Generator, block: int = 1) -> 
     return np.stack(columns, axis=1)
 
 
+def round_conditions(cfg, r: int) -> np.ndarray:
+    """Round ``r``'s training conditions (``data.rounds``): round 0 is :func:`training_conditions`, later
+    rounds are drawn under their own seed, so a resumed run draws the same ones."""
+    if r == 0:
+        return training_conditions(cfg)
+    rng = np.random.default_rng([cfg.seed, 7919, r])
+    return sample_conditions(cfg, cfg.data.train_samples, rng, cfg.data.block)
+
+
 def training_conditions(cfg) -> np.ndarray:
     """The run's training conditions: ``data.train_samples`` rows drawn under ``seed``, in blocks of ``data.block``."""
     return sample_conditions(cfg, cfg.data.train_samples, np.random.default_rng(cfg.seed), cfg.data.block)

@@ -28,6 +28,9 @@ class CVAEArgs:
     network: str = "mlp_basis"
     network_args: dict = field(default_factory=dict)
     hidden: int = 128  # encoder and prior MLPs
+    # The encoder first averages the PSF over pool x pool cells, so its size stops growing with k^2
+    # (encoder_pool(k) for new models; 1 = the full-resolution encoder older runs were saved with).
+    encoder_pool: int = 1
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -50,23 +53,35 @@ class Prior(nn.Module):
         return mu, logvar.clamp(-12.0, 6.0)
 
 
+ENCODER_GRID = 32  # the encoder sees the PSF on at most about this many cells a side
+
+
+def encoder_pool(kernel_size: int) -> int:
+    """Cells of pool x pool pixels the encoder averages over: a k px PSF is seen on a ~32-cell grid."""
+    return max(1, kernel_size // ENCODER_GRID)
+
+
 class Encoder(nn.Module):
     def __init__(self, args: CVAEArgs) -> None:
         super().__init__()
         k = args.kernel_size
-        self.kernel_size = k
+        self.kernel_size, self.pool = k, args.encoder_pool
         self.features = ConditionFeatures(args.conditions)
         self.conv = nn.Sequential(
             nn.Conv2d(1, 16, 3, stride=2, padding=1), nn.SiLU(),
             nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.SiLU(),
         )
-        n_conv = 32 * ((k + 3) // 4) ** 2
+        grid = k // self.pool
+        n_conv = 32 * ((grid + 3) // 4) ** 2
         self.head = mlp(n_conv + self.features.n_features, args.hidden, 2 * args.latent_size, 2)
 
     def forward(self, psf: torch.Tensor, condition: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         k = self.kernel_size
+        x = psf.reshape(-1, 1, k, k).clamp_min(0.0)
+        if self.pool > 1:  # the mean over each cell; a remainder of k / pool pixels at the edge is left out
+            x = F.avg_pool2d(x, self.pool)
         # PSFs sum to 1, so pixel values are ~1/k^2; rescale and compress the dynamic range.
-        x = torch.sqrt(psf.reshape(-1, 1, k, k).clamp_min(0.0) * float(k * k))
+        x = torch.sqrt(x * float(k * k))
         h = torch.cat([self.conv(x).flatten(1), self.features(condition)], dim=1)
         mu, logvar = self.head(h).chunk(2, dim=-1)
         return mu, logvar.clamp(-12.0, 6.0)
@@ -83,13 +98,18 @@ class Decoder(nn.Module):
         self.net = network(args.latent_size + self.features.n_features, args.kernel_size, options)
 
     def forward(self, z: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        return self.log_prob(z, condition).exp()
+
+    def log_prob(self, z: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        """log PSF [N, k, k] (a log-softmax over the pixels): what the likelihood loss needs, without
+        the log of an underflowed probability."""
         logits = self.net(torch.cat([z, self.features(condition)], dim=1))
         k = self.kernel_size
-        return F.softmax(logits, dim=-1).reshape(-1, k, k)
+        return F.log_softmax(logits, dim=-1).reshape(-1, k, k)
 
 
 class CVAE(nn.Module):
-    def __init__(self, args: CVAEArgs, recon: str = "1*L1") -> None:
+    def __init__(self, args: CVAEArgs, recon: str = "1*CE") -> None:
         super().__init__()
         self.args = args
         self.recon = ReconLoss(recon)
@@ -102,7 +122,8 @@ class CVAE(nn.Module):
         assert isinstance(own, CVAEConfig), f"model.type {cfg.model.type!r} is not cvae"
         args = CVAEArgs(kernel_size=cfg.data.kernel_size, latent_size=own.latent_size,
                         conditions=cfg.conditions.columns(), network=cfg.network.type,
-                        network_args=cfg.network.options(), hidden=own.hidden)
+                        network_args=cfg.network.options(), hidden=own.hidden,
+                        encoder_pool=encoder_pool(cfg.data.kernel_size))
         return cls(args, recon=cfg.loss.recon)
 
     def record(self) -> dict:
@@ -129,11 +150,11 @@ class CVAE(nn.Module):
         z = mu_q + torch.randn_like(mu_q) * (0.5 * logvar_q).exp()
         mu_b, _ = self.prior(partner)
         mu_mid, _ = self.prior(0.5 * (condition + partner))
-        pred_prior = self.decoder(mu_p, condition)
+        log_prior = self.decoder.log_prob(mu_p, condition)
         return {
-            "recon": self.recon(self.decoder(z, condition), psf),
-            "recon_prior": self.recon(pred_prior, psf),
-            "l1_prior": relative_l1(pred_prior.detach(), psf).mean(),
+            "recon": self.recon(self.decoder.log_prob(z, condition), psf),
+            "recon_prior": self.recon(log_prior, psf),
+            "l1_prior": relative_l1(log_prior.detach().exp(), psf).mean(),
             "kl_per_dim": kl_divergence(mu_q, logvar_q, mu_p, logvar_p).mean(dim=0),
             "interp": ((mu_mid - 0.5 * (mu_p + mu_b)) ** 2).sum(dim=1).mean(),
         }
