@@ -199,21 +199,19 @@ def raytrace_curve(cfg: RunConfig, spp_levels: list[int], threads: int | None, r
     import numpy as np
     import torch
 
-    from training.evaluate import _interp_pairs, evaluation_conditions
+    from training.evaluate import evaluation_conditions, held_out_reference, interp_pairs
     from training.predictors import evaluation_columns
     from training.psf_metrics import all_errors, summarize
     from training.raytrace import LensTracer
-    from training.reference import converged_reference
 
     e, tracer = cfg.evaluation, LensTracer.for_run(cfg)
     window = int(e.window)
     grid, _, nd, _ = evaluation_conditions(cfg)
     columns = evaluation_columns(cfg.conditions.names())
-    _, mids = _interp_pairs(cfg, grid, nd)
+    _, mids = interp_pairs(cfg, grid, nd)
     points = np.concatenate([grid, mids]) if len(mids) else grid
     started = time.perf_counter()
-    ref, noise = converged_reference(tracer, points, ks=window, rays=int(e.rays), repeats=e.repeats,
-                                     cache_dir=e.cache_dir, progress=False, columns=columns, with_noise=True)
+    ref, noise, ref_rays = held_out_reference(cfg, tracer, points, progress=False)
     reference_s = time.perf_counter() - started
     ref, noise = ref[: len(grid)], noise[: len(grid)]
     before = torch.get_num_threads()
@@ -237,7 +235,7 @@ def raytrace_curve(cfg: RunConfig, spp_levels: list[int], threads: int | None, r
             rows.append({"spp": spp, "s_per_psf": round(seconds / len(grid), 5),
                          "s_per_psf_min_max": [round(min(times) / len(grid), 5), round(max(times) / len(grid), 5)],
                          "seconds_all_points": round(seconds, 3), "psfs_per_call": min(chunk, len(grid) // len(groups)),
-                         **_errors(summarize(pooled)), "at_or_above_reference_rays": spp >= int(e.rays)})
+                         **_errors(summarize(pooled)), "at_or_above_reference_rays": spp >= int(ref_rays.mean())})
             log(f"  ray tracing {spp} rays: {seconds / len(grid) * 1e3:.1f} ms/PSF, "
                 f"relL1 {rows[-1]['rel_l1_mean']:.4f}")
     finally:
@@ -245,7 +243,8 @@ def raytrace_curve(cfg: RunConfig, spp_levels: list[int], threads: int | None, r
     finite = noise[np.isfinite(noise)]
     return {"points": len(grid), "window": window, "kernel_size": int(cfg.data.kernel_size),
             "torch_threads": threads, "timing_repeats": repeats,
-            "reference": {"rays_per_point": int(e.rays), "repeats": e.repeats, "window": window,
+            "reference": {"rays_per_point": int(ref_rays[: len(grid)].mean()), "adaptive": e.adaptive,
+                          "repeats": e.repeats, "window": window,
                           "noise_rel_l1_mean": round(float(finite.mean()), 5) if len(finite) else None,
                           "load_s": round(reference_s, 2)},
             "levels": rows}
@@ -255,7 +254,7 @@ def _reference_key(cfg: RunConfig) -> str:
     """Runs whose held-out points, window and reference agree share one ray-tracing curve."""
     e = cfg.evaluation
     return json.dumps([str(cfg.lens.file), cfg.lens.focus_m, cfg.lens.sensor_res, cfg.seed, e.window, e.rays,
-                       e.repeats, list(e.grid), e.interp_pairs, str(e.cache_dir),
+                       e.repeats, e.adaptive, e.ray_noise, list(e.grid), e.interp_pairs, str(e.cache_dir),
                        cfg.conditions.model_dump(mode="json"), cfg.data.kernel_size])
 
 

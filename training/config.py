@@ -278,7 +278,10 @@ class EvaluationConfig(_Section):
     window: Annotated[int, Field(ge=8, le=1024)] | Literal["auto"] = Field(
         default="auto", description="reference window [px]; auto: holds 99.99 % of every probed PSF, so the error "
                                     "sees energy outside the kernel")
-    repeats: int = Field(default=4, ge=1, description="independent traces averaged per reference point")
+    adaptive: bool = Field(default=True, description="trace each point until its own noise is ray_noise (at most "
+                           "rays): sharp PSFs take few rays, wide ones many; false: rays at every point")
+    repeats: int = Field(default=4, ge=1, description="independent traces averaged per reference point "
+                         "(adaptive: false)")
     spp_levels: list[int] = Field(default_factory=lambda: [2048, 8192, 32768], description="ray-trace noise floor")
     interp_pairs: int = Field(default=8, ge=0, description="latent-midpoint checks")
     cache_dir: Path = Path(".cache/references")

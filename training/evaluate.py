@@ -23,7 +23,7 @@ from .figures import error_maps
 from .predictors import Predictor, evaluation_columns, load_predictor, predict_oriented
 from .psf_metrics import all_errors, embed, energy_outside, rel_l1, summarize
 from .raytrace import LensTracer
-from .reference import converged_reference, held_out_grid
+from .reference import adaptive_reference, converged_reference, held_out_grid
 from .sizing import size_run
 
 
@@ -41,7 +41,7 @@ def evaluation_conditions(cfg: RunConfig) -> tuple[np.ndarray, int, int, int]:
     return np.concatenate([grid, azimuth[:, None]], 1), nf, nd, nw
 
 
-def _interp_pairs(cfg: RunConfig, grid: np.ndarray, nd: int) -> tuple[np.ndarray, np.ndarray]:
+def interp_pairs(cfg: RunConfig, grid: np.ndarray, nd: int) -> tuple[np.ndarray, np.ndarray]:
     """Pairs of neighbouring held-out points (same field and wavelength, adjacent depths)."""
     rng = np.random.default_rng(cfg.seed + 99)
     starts = np.array([i for i in range(len(grid)) if (i % nd) < nd - 1], dtype=np.int64)
@@ -62,12 +62,10 @@ def evaluate(cfg: RunConfig, predictor: Predictor, tracer: LensTracer, out_dir: 
     window = int(e.window)
     grid, nf, nd, nw = evaluation_conditions(cfg)
     columns = evaluation_columns(cfg.conditions.names())
-    pairs, mids = _interp_pairs(cfg, grid, nd)
+    pairs, mids = interp_pairs(cfg, grid, nd)
     points = np.concatenate([grid, mids]) if len(mids) else grid
     t0 = time.perf_counter()
-    ref_all, ref_noise = converged_reference(tracer, points, ks=window, rays=int(e.rays), repeats=e.repeats,
-                                             cache_dir=e.cache_dir, progress=progress, columns=columns,
-                                             with_noise=True)
+    ref_all, ref_noise, ref_rays = held_out_reference(cfg, tracer, points, progress=progress)
     ref, ref_mid = ref_all[: len(grid)], ref_all[len(grid):]
     reference_s = time.perf_counter() - t0
 
@@ -84,9 +82,13 @@ def evaluate(cfg: RunConfig, predictor: Predictor, tracer: LensTracer, out_dir: 
         errors[f"raytrace_spp{spp}"] = all_errors(traced, ref)
 
     card: dict = {
-        "reference": {"points": len(grid), "grid_field_depth_wavelength": list(e.grid), "rays_per_point": int(e.rays),
+        "reference": {"points": len(grid), "grid_field_depth_wavelength": list(e.grid),
+                      "rays_per_point": int(ref_rays[: len(grid)].mean()),
+                      "rays_per_point_max": int(ref_rays[: len(grid)].max()),
+                      "rays_rule": (f"adaptive: traced until its own noise is {e.ray_noise} at every point, at most "
+                                    f"{int(e.rays)}" if e.adaptive else f"{int(e.rays)} at every point"),
                       "azimuth_deg": "one per (field, wavelength), uniform over [0, 90]",
-                      "independent_traces": e.repeats, "kernel_size": ks, "window": window,
+                      "independent_traces": 2 if e.adaptive else e.repeats, "kernel_size": ks, "window": window,
                       "whole_psf": "errors are measured on the window; energy outside the served kernel counts",
                       "noise_rel_l1_mean": _finite_mean(ref_noise[: len(grid)]),
                       "trace_s": round(reference_s, 1)},
@@ -97,6 +99,9 @@ def evaluate(cfg: RunConfig, predictor: Predictor, tracer: LensTracer, out_dir: 
     }
     card["rel_l1_mean"] = card["methods"]["surrogate"]["rel_l1_mean"]
     card["rel_l1_p90"] = card["methods"]["surrogate"]["rel_l1_p90"]
+    # a reference certifies an error only when its own noise is well below it (<= 1/3)
+    noise_mean = card["reference"]["noise_rel_l1_mean"]
+    card["reference"]["certifies"] = bool(noise_mean is not None and noise_mean <= card["rel_l1_mean"] / 3)
 
     if len(mids):
         # both ends share field, wavelength and azimuth; the path runs over depth
@@ -124,6 +129,26 @@ def evaluate(cfg: RunConfig, predictor: Predictor, tracer: LensTracer, out_dir: 
         {**card, "conditions": grid.tolist(), "per_point_energy_outside_kernel": outside.tolist(),
          "per_point_rel_l1": {k: v["rel_l1"].tolist() for k, v in errors.items()}}, indent=2))
     return card
+
+
+def held_out_reference(cfg: RunConfig, tracer: LensTracer, points: np.ndarray, *,
+                       progress: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(psf, own noise, rays) per held-out point on the evaluation window, from the cache when it was
+    traced before. ``evaluation.adaptive``: each point is traced until its own noise reaches
+    ``evaluation.ray_noise`` (at most ``evaluation.rays``), else ``evaluation.rays`` everywhere."""
+    e = cfg.evaluation
+    columns = evaluation_columns(cfg.conditions.names())
+    if e.adaptive:
+        return adaptive_reference(tracer, points, ks=int(e.window), noise=e.ray_noise, max_rays=int(e.rays),
+                                  pass_rays=max(ADAPTIVE_MIN_PASS, int(e.rays) // ADAPTIVE_PASSES),
+                                  cache_dir=e.cache_dir, progress=progress, columns=columns)
+    ref, noise = converged_reference(tracer, points, ks=int(e.window), rays=int(e.rays), repeats=e.repeats,
+                                     cache_dir=e.cache_dir, progress=progress, columns=columns, with_noise=True)
+    return ref, noise, np.full(len(points), int(e.rays))
+
+
+ADAPTIVE_PASSES = 16        # the widest point takes about this many passes to reach the noise target
+ADAPTIVE_MIN_PASS = 2**16   # rays of one pass, at least
 
 
 def _finite_mean(values: np.ndarray) -> float | None:

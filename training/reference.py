@@ -97,3 +97,55 @@ def converged_reference(tracer: LensTracer, conditions: np.ndarray, *, ks: int, 
         np.savez_compressed(tmp, psf=psf, conditions=conditions, noise=noise)
         tmp.replace(path)
     return (psf, noise) if with_noise else psf
+
+
+def adaptive_reference(tracer: LensTracer, conditions: np.ndarray, *, ks: int, noise: float, max_rays: int,
+                       pass_rays: int, cache_dir: Path | None = DEFAULT_CACHE, progress: bool = True,
+                       columns: list[str] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Reference PSFs whose own noise is ``noise`` (relative L1) at *every* point, not just the widest.
+
+    Each point is traced in passes of ``pass_rays`` rays into two independent halves; after each pass the
+    noise of their mean is estimated from the halves (as :func:`converged_reference` does) and only the
+    points still above ``noise`` get another pass, up to ``max_rays`` each. A small sharp PSF converges in
+    one pass, a wide defocus disc takes many: the rays go where the noise is.
+    Returns (psf [N, ks, ks], noise [N], rays [N])."""
+    conditions = np.asarray(conditions, dtype=np.float64)
+    path = None
+    if cache_dir is not None:
+        key = _key(tracer, conditions, ks, max_rays, 2, columns)
+        path = Path(cache_dir) / f"ref-adaptive-{key}-{noise:.5f}-{pass_rays}.npz"
+        if path.is_file():
+            with np.load(path) as data:
+                return data["psf"], data["noise"], data["rays"]
+    n = len(conditions)
+    sums = np.zeros((2, n, ks, ks), dtype=np.float64)  # each half: sum of its passes' PSFs
+    passes = np.zeros(n, dtype=np.int64)
+    half_spp = max(1, pass_rays // 2)
+    est = np.full(n, np.inf)
+    max_passes = max(1, max_rays // (2 * half_spp))
+    bar = tqdm(total=n, desc=f"reference (to noise {noise}, <= {max_rays} rays/point, {ks} px)", unit="point",
+               disable=not progress, leave=False)
+    while True:
+        todo = np.nonzero((est > noise) & (passes < max_passes))[0]
+        if len(todo) == 0:
+            break
+        chunk = max(1, MAX_RAYS_PER_CALL // half_spp)
+        for start in range(0, len(todo), chunk):
+            rows = todo[start:start + chunk]
+            for h in (0, 1):
+                sums[h, rows] += tracer.psf_conditions(conditions[rows], ks=ks, spp=half_spp, columns=columns)
+        passes[todo] += 1
+        a = sums[0, todo] / sums[0, todo].sum(axis=(-2, -1), keepdims=True)
+        b = sums[1, todo] / sums[1, todo].sum(axis=(-2, -1), keepdims=True)
+        est[todo] = 0.5 * np.abs(a - b).sum(axis=(-2, -1))
+        bar.update(int(((est[todo] <= noise) | (passes[todo] >= max_passes)).sum()))
+    bar.close()
+    total = sums.sum(axis=0)
+    psf = (total / total.sum(axis=(-2, -1), keepdims=True)).astype(np.float32)
+    rays = passes * 2 * half_spp
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez_compressed(tmp, psf=psf, conditions=conditions, noise=est, rays=rays)
+        tmp.replace(path)
+    return psf, est, rays
