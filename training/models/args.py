@@ -17,3 +17,8 @@ class CVAEConfig(BaseModel):
 
     latent_size: int = Field(default=8, ge=1)
     hidden: int = Field(default=128, ge=8, description="width of the encoder and prior MLPs")
+    steer: bool = Field(default=False, description="the decoder predicts the PSF in its meridian frame (azimuth "
+                        "not an input of its network) and turns the log-PSF to the azimuth inside the graph; "
+                        "needs conditions.azimuth (training/steering.py)")
+    supersample: int | None = Field(default=None, ge=1, le=4, description="steered decoders: predict on a grid this "
+                                    "many times finer and integrate each pixel; default 2 up to 64 px kernels, else 1")

@@ -13,8 +13,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..conditioning import ConditionFeatures, mlp
+from ..config import ConfigError
 from ..losses import ReconLoss
 from ..registry import NETWORKS
+from ..steering import Steer
 from .args import CVAEConfig
 
 
@@ -31,6 +33,8 @@ class CVAEArgs:
     # The encoder first averages the PSF over pool x pool cells, so its size stops growing with k^2
     # (encoder_pool(k) for new models; 1 = the full-resolution encoder older runs were saved with).
     encoder_pool: int = 1
+    steer: bool = False    # the decoder turns a meridian-frame log-PSF to the azimuth (training/steering.py)
+    supersample: int = 1   # a steered decoder's finer grid (cells per pixel a side)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -53,6 +57,7 @@ class Prior(nn.Module):
         return mu, logvar.clamp(-12.0, 6.0)
 
 
+SUPERSAMPLE_UP_TO = 64  # steered decoders predict on a 2x finer grid up to this kernel size (cheap there)
 ENCODER_GRID = 32  # the encoder sees the PSF on at most about this many cells a side
 
 
@@ -95,7 +100,17 @@ class Decoder(nn.Module):
         self.kernel_size = args.kernel_size
         self.features = ConditionFeatures(args.conditions)
         network, options = NETWORKS.get(args.network), NETWORKS.parse_args(args.network, args.network_args)
-        self.net = network(args.latent_size + self.features.n_features, args.kernel_size, options)
+        names = [name for name, _, _ in args.conditions]
+        self.steer: Steer | None = None
+        grid = args.kernel_size
+        if args.steer:
+            assert "azimuth" in names, "a steered decoder needs the azimuth condition"
+            self.azimuth = names.index("azimuth")
+            self.steer = Steer(args.kernel_size, args.supersample)
+            grid = args.kernel_size * args.supersample
+            # the meridian-frame PSF does not depend on the azimuth: its network does not see it
+            self.register_buffer("keep", torch.tensor([name != "azimuth" for name in names], dtype=torch.float32))
+        self.net = network(args.latent_size + self.features.n_features, grid, options)
 
     def forward(self, z: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
         return self.log_prob(z, condition).exp()
@@ -103,7 +118,11 @@ class Decoder(nn.Module):
     def log_prob(self, z: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
         """log PSF [N, k, k] (a log-softmax over the pixels): what the likelihood loss needs, without
         the log of an underflowed probability."""
-        logits = self.net(torch.cat([z, self.features(condition)], dim=1))
+        features = self.features(condition)
+        if self.steer is not None:
+            logits = self.net(torch.cat([z, features * self.keep], dim=1))
+            return self.steer(logits, condition[:, self.azimuth])
+        logits = self.net(torch.cat([z, features], dim=1))
         k = self.kernel_size
         return F.log_softmax(logits, dim=-1).reshape(-1, k, k)
 
@@ -120,10 +139,17 @@ class CVAE(nn.Module):
         """The model a RunConfig describes (``data.kernel_size`` already sized, not ``auto``)."""
         own = cfg.model.args()
         assert isinstance(own, CVAEConfig), f"model.type {cfg.model.type!r} is not cvae"
-        args = CVAEArgs(kernel_size=cfg.data.kernel_size, latent_size=own.latent_size,
+        ks = int(cfg.data.kernel_size)
+        if own.steer and cfg.conditions.azimuth is None:
+            raise ConfigError("model.steer: true turns the PSF to the azimuth condition, but conditions.azimuth is "
+                              "not set (a meridional model is rotated when served); set conditions.azimuth: "
+                              "{min: 0, max: 90} or model.steer: false")
+        supersample = own.supersample or (2 if ks <= SUPERSAMPLE_UP_TO else 1)
+        args = CVAEArgs(kernel_size=ks, latent_size=own.latent_size,
                         conditions=cfg.conditions.columns(), network=cfg.network.type,
                         network_args=cfg.network.options(), hidden=own.hidden,
-                        encoder_pool=encoder_pool(cfg.data.kernel_size))
+                        encoder_pool=encoder_pool(ks), steer=own.steer,
+                        supersample=supersample if own.steer else 1)
         return cls(args, recon=cfg.loss.recon)
 
     def record(self) -> dict:
