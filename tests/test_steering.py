@@ -30,6 +30,9 @@ def test_on_the_meridian_the_psf_is_the_softmax_of_the_logits():
     logits = _meridian_logits()
     got = Steer(K)(logits, torch.tensor([90.0])).exp()
     np.testing.assert_allclose(got.numpy().ravel(), torch.softmax(logits, dim=-1).numpy().ravel(), atol=1e-6)
+    # a full turn takes the interpolating path (the one the graph exports) and lands on the same PSF
+    turned = Steer(K)(logits, torch.tensor([450.0])).exp()
+    np.testing.assert_allclose(turned.numpy(), got.numpy(), atol=1e-6)
 
 
 @pytest.mark.parametrize(("azimuth", "turns"), [(0.0, -1), (180.0, 1), (270.0, 2)])
@@ -53,6 +56,19 @@ def test_supersampling_integrates_each_pixel_over_its_cells():
     got = Steer(K, supersample=2)(fine, torch.tensor([90.0])).exp()[0].numpy()
     cells = torch.softmax(fine, dim=-1).reshape(K, 2, K, 2).sum(dim=(1, 3)).numpy()
     np.testing.assert_allclose(got, cells, atol=1e-6)
+
+
+def test_meridian_training_samples_are_mirror_averaged():
+    from training.datasets.sampling import mirror_average, training_conditions
+
+    cfg = load_config("configs/ci.yml", ["conditions.azimuth={min: 0, max: 90}", "data.sampling.azimuth=meridian"])
+    assert np.all(training_conditions(cfg)[:, -1] == 90.0)
+    uniform = load_config("configs/ci.yml", ["conditions.azimuth={min: 0, max: 90}"])
+    assert np.ptp(training_conditions(uniform)[:, -1]) > 45
+    psf = np.random.default_rng(0).random((2, 6, 6))
+    mirrored = mirror_average(psf)
+    np.testing.assert_allclose(mirrored, mirrored[..., ::-1])
+    np.testing.assert_allclose(mirrored.sum(axis=(1, 2)), psf.sum(axis=(1, 2)))
 
 
 def test_steering_needs_the_azimuth_condition():

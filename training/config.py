@@ -102,6 +102,10 @@ class SamplingConfig(_Section):
     field_power: float = Field(default=0.5, gt=0, le=1, description="field = u**p; 0.5 = uniform over area")
     near_focus_fraction: float = Field(default=0.2, ge=0, le=1, description="share of depths drawn near focus")
     near_focus_width: float = Field(default=0.08, gt=0, description="band width, fraction of the 1/depth range")
+    azimuth: Literal["uniform", "meridian"] = Field(
+        default="uniform", description="training azimuths: uniform over conditions.azimuth, or all on the +y "
+        "meridian (90 deg) for a steered model (model.steer), whose decoder turns the PSF itself; meridian "
+        "PSFs are then averaged with their mirror image, which halves their ray noise")
 
 
 # Ray noise levels `auto` ray counts keep for held-out references (expected relative L1 of one trace

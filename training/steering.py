@@ -38,7 +38,9 @@ class Steer(nn.Module):
         self.n = n
 
     def forward(self, logits: torch.Tensor, azimuth_deg: torch.Tensor) -> torch.Tensor:
-        n, k, s = self.n, self.k, self.s
+        n = self.n
+        if not torch.onnx.is_in_onnx_export() and bool((azimuth_deg == MERIDIAN_DEG).all()):
+            return self._integrate(F.log_softmax(logits.reshape(-1, n * n), dim=-1))  # nothing to turn
         phi = (azimuth_deg - MERIDIAN_DEG) * (math.pi / 180.0)
         cos, sin = torch.cos(phi).reshape(-1, 1, 1), torch.sin(phi).reshape(-1, 1, 1)
         # the meridian-frame point each output cell shows: the output turned back by -phi
@@ -51,7 +53,10 @@ class Steer(nn.Module):
         image = logits.reshape(-1, 1, n, n)
         # cells turned in from beyond the predicted square read its edge: log-PSFs are lowest there
         turned = F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
-        log_p = F.log_softmax(turned.reshape(-1, n * n), dim=-1)
+        return self._integrate(F.log_softmax(turned.reshape(-1, n * n), dim=-1))
+
+    def _integrate(self, log_p: torch.Tensor) -> torch.Tensor:
+        k, s = self.k, self.s
         if s == 1:
             return log_p.reshape(-1, k, k)
         # integrate each pixel's s x s cells: log of a sum of probabilities

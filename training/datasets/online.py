@@ -18,7 +18,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from ..raytrace import LensTracer
-from .sampling import round_conditions
+from .sampling import mirror_average, on_meridian, round_conditions
 
 
 class RayTracedPSFs(Dataset):
@@ -28,13 +28,14 @@ class RayTracedPSFs(Dataset):
     def from_config(cls, cfg, tracer: LensTracer, accelerator) -> RayTracedPSFs:
         d = cfg.data
         dataset = cls(tracer, round_conditions(cfg, 0), ks=d.kernel_size, spp=d.spp, block=d.block,
-                      progress=accelerator.is_main_process)
+                      progress=accelerator.is_main_process, mirror=on_meridian(cfg))
         dataset.draw_round = lambda r: round_conditions(cfg, r)
         return dataset
 
     def __init__(self, tracer: LensTracer, conditions: np.ndarray, *, ks: int, spp: int, block: int,
-                 progress: bool = True, desc: str = "ray tracing") -> None:
+                 progress: bool = True, desc: str = "ray tracing", mirror: bool = False) -> None:
         self.tracer, self.ks, self.spp, self.block = tracer, ks, spp, block
+        self.mirror = mirror  # meridian samples: average each with its mirror image
         self.conditions = np.asarray(conditions, dtype=np.float64)
         self.psfs = np.zeros((len(self.conditions), ks, ks), dtype=np.float32)
         self.traced = np.zeros(len(self.conditions), dtype=bool)
@@ -68,7 +69,8 @@ class RayTracedPSFs(Dataset):
             self.bar = tqdm(total=len(self), desc=desc, unit="psf", disable=not self.progress, leave=False)
         for b in np.unique(indices[~self.traced[indices]] // self.block):
             rows = np.arange(b * self.block, min((b + 1) * self.block, len(self)))
-            self.psfs[rows] = self.tracer.psf_conditions(self.conditions[rows], ks=self.ks, spp=self.spp)
+            traced = self.tracer.psf_conditions(self.conditions[rows], ks=self.ks, spp=self.spp)
+            self.psfs[rows] = mirror_average(traced) if self.mirror else traced
             self.traced[rows] = True
             self.bar.update(len(rows))
         if self.bar is not None and self.traced.all():

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+MERIDIAN_DEG = 90.0
 
-def sample_conditions(cfg, n: int, rng: np.random.Generator, block: int = 1) -> np.ndarray:
+
+def sample_conditions(cfg, n: int, rng: np.random.Generator, block: int = 1, meridian: bool = False) -> np.ndarray:
     """[n, C] rows of (field, depth m, wavelength nm[, focus m][, azimuth deg]) for a RunConfig ``cfg``.
 
     PSFs change fastest toward the field edge and near focus (where the blur is small and sharp
@@ -34,7 +36,8 @@ def sample_conditions(cfg, n: int, rng: np.random.Generator, block: int = 1) -> 
     inv = np.where(near, np.clip(centre + rng.normal(0.0, band, n), lo, hi), inv)
     columns[1] = 1.0 / inv
     if r.azimuth is not None:
-        columns.append(rng.uniform(r.azimuth.min, r.azimuth.max, n))
+        azimuth = rng.uniform(r.azimuth.min, r.azimuth.max, n)
+        columns.append(np.full(n, MERIDIAN_DEG) if meridian else azimuth)
     return np.stack(columns, axis=1)
 
 
@@ -44,9 +47,21 @@ def round_conditions(cfg, r: int) -> np.ndarray:
     if r == 0:
         return training_conditions(cfg)
     rng = np.random.default_rng([cfg.seed, 7919, r])
-    return sample_conditions(cfg, cfg.data.train_samples, rng, cfg.data.block)
+    return sample_conditions(cfg, cfg.data.train_samples, rng, cfg.data.block, meridian=on_meridian(cfg))
 
 
 def training_conditions(cfg) -> np.ndarray:
     """The run's training conditions: ``data.train_samples`` rows drawn under ``seed``, in blocks of ``data.block``."""
-    return sample_conditions(cfg, cfg.data.train_samples, np.random.default_rng(cfg.seed), cfg.data.block)
+    return sample_conditions(cfg, cfg.data.train_samples, np.random.default_rng(cfg.seed), cfg.data.block,
+                             meridian=on_meridian(cfg))
+
+
+def on_meridian(cfg) -> bool:
+    """Whether training samples sit on the +y meridian (``data.sampling.azimuth: meridian``)."""
+    return cfg.conditions.azimuth is not None and cfg.data.sampling.azimuth == "meridian"
+
+
+def mirror_average(psfs: np.ndarray) -> np.ndarray:
+    """A meridian PSF of a rotationally symmetric lens is its own left-right mirror image (about the
+    chief ray at the kernel's centre, (k - 1) / 2): averaging the two halves the ray noise's variance."""
+    return 0.5 * (psfs + psfs[..., ::-1])
