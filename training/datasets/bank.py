@@ -19,7 +19,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from ..raytrace import LensTracer
-from .sampling import training_conditions
+from .sampling import mirror_average, on_meridian, training_conditions
 
 
 def bank_key(tracer: LensTracer, conditions: np.ndarray, ks: int, spp: int) -> str:
@@ -53,9 +53,12 @@ class PSFBank(Dataset):
     @classmethod
     def from_config(cls, cfg, tracer: LensTracer, accelerator) -> PSFBank:
         d = cfg.data
-        return cls.load_or_build(tracer, training_conditions(cfg), ks=d.kernel_size, spp=d.spp, block=d.block,
+        bank = cls.load_or_build(tracer, training_conditions(cfg), ks=d.kernel_size, spp=d.spp, block=d.block,
                                  cache_dir=d.cache_dir, rank=accelerator.process_index, world=accelerator.num_processes,
                                  barrier=accelerator.wait_for_everyone, progress=accelerator.is_main_process)
+        if on_meridian(cfg):  # the bank keeps the traces as traced; training sees them mirror-averaged
+            bank.psfs = mirror_average(bank.psfs).astype(np.float32)
+        return bank
 
     @classmethod
     def load_or_build(cls, tracer: LensTracer, conditions: np.ndarray, *, ks: int, spp: int, block: int,
