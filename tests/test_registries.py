@@ -111,7 +111,7 @@ def test_a_newly_registered_network_is_built_with_its_own_checked_keys(plugins):
 def test_model_keys_are_the_models_own(tmp_path):
     model = build_model(load_config(CI, ["model.latent_size=3", "model.hidden=16"]))
     assert isinstance(model, CVAE) and model.args.latent_size == 3 and model.args.hidden == 16
-    message = r"latent_sise: unknown key for model 'cvae' \(its keys: latent_size, hidden\)"
+    message = r"latent_sise: unknown key for model 'cvae' \(its keys: latent_size, hidden, steer, supersample\)"
     with pytest.raises(ConfigError, match=message):
         load_config(CI, ["model.latent_sise=3"])
     with pytest.raises(ConfigError, match=r"model: latent_size: Input should be greater than or equal to 1 \(got 0\)"):
