@@ -39,7 +39,7 @@ def fit(tmp_path, *extra, store=None):
     ("network.type=unet9", "unknown network type 'unet9'; known: conv_transpose, mlp_basis"),
     ("data.type=disk", "data.type: unknown data type 'disk'; known: bank, online"),
     ("model.type=vae", "model.type: unknown model type 'vae'; known: cvae"),
-    ("network.widht=3", "widht: unknown key for network 'mlp_basis' (its keys: hidden, depth, rank)"),
+    ("network.widht=3", "widht: unknown key for network 'separable' (its keys: hidden, depth, rank)"),
     ("loss.recon=1*L3", "loss term 'L3' is unknown; known: L1, MSE, CE"),
     ("schedule.type=linear", "schedule.type"),
 ])
