@@ -280,6 +280,12 @@ def markdown(report: dict) -> str:
                 label = "end to end" if f["published_wall_s"] else "train_wall_s"
                 out.append(f"| final (metrics.json) | {wall / 60:.2f} ({label}) | {f['rel_l1_mean']:.4f} | "
                            f"{f['rel_l1_p90']:.4f} |")
+            if run.get("speedup"):
+                sp = run["speedup"]
+                out.append(f"Speed at {sp['kernel_size']} px, {sp['threads']} threads: onnxruntime batch "
+                           f"{sp['onnx_batch']} {sp['onnx_psfs_per_s']:,.0f} PSFs/s, "
+                           f"DeepLens {sp['raytrace_spp']} rays "
+                           f"{sp['raytrace_psfs_per_s']:,.1f} PSFs/s: **{sp['speedup']:,.0f}x**\n")
             out.append("")
         for curve in entry["raytrace"]:
             out += ["DeepLens ray tracing, same points and window:\n",
@@ -375,6 +381,10 @@ def main(argv: list[str] | None = None) -> int:
     for run_dir, store in runs:
         run = surrogate_curve(Path(run_dir), args.out, store)
         cfg = run.pop("config")
+        if store is not None and Path(store).is_dir() and cfg.publish:
+            from .speedup import measure
+
+            run["speedup"] = measure(Path(store), cfg.name, cfg)
         entry = report["lenses"].setdefault(run["lens"], {"runs": [], "raytrace": []})
         entry["runs"].append(run)
         key = _reference_key(cfg)

@@ -135,7 +135,11 @@ def test_time_to_accuracy_fits_then_scores_every_checkpoint_beside_ray_tracing(t
     for r in curve["levels"]:
         assert positive(r["s_per_psf"]) and positive(r["rel_l1_mean"]), r
     assert curve["levels"][0]["rel_l1_mean"] > curve["levels"][1]["rel_l1_mean"], "4x the rays, less noise"
-    assert curve["reference"]["rays_per_point"] == 8192 and positive(curve["reference"]["noise_rel_l1_mean"])
+    # adaptive: at most evaluation.rays per point, fewer where the PSF is sharp
+    assert 0 < curve["reference"]["rays_per_point"] <= 8192 and positive(curve["reference"]["noise_rel_l1_mean"])
+    speed = run["speedup"]  # the published model beside DeepLens at its kernel, in this process
+    assert speed["kernel_size"] == 16 and positive(speed["onnx_psfs_per_s"]) and positive(speed["raytrace_psfs_per_s"])
+    assert speed["speedup"] == pytest.approx(speed["onnx_psfs_per_s"] / speed["raytrace_psfs_per_s"], rel=0.01)
     assert len(report["loadavg_start"]) == 3 and report["date"]
 
     assert "| checkpoint step |" in proc.stdout and "| rays / PSF |" in proc.stdout
