@@ -372,7 +372,9 @@ def main(argv: list[str] | None = None) -> int:
                     "date": datetime.now(UTC).isoformat(timespec="seconds"), "cpu_count": os.cpu_count(),
                     "torch_threads": torch.get_num_threads(), "loadavg_start": os.getloadavg(),
                     "spp_levels": spp_levels, "fits": [], "lenses": {}}
-    runs = [(run, args.store) for run in args.runs]
+    # a run fitted by --fit sits in FIT/runs/RUN beside its store FIT/store
+    runs = [(run, args.store or (run.parent.parent / "store" if (run.parent.parent / "store").is_dir() else None))
+            for run in args.runs]
     for i, config in enumerate(args.fit):
         done = fit(config, args.out / "fits" / f"{i}-{config.stem}", args.every, args.fit_override)
         report["fits"].append({k: str(v) if isinstance(v, Path) else v for k, v in done.items()})
