@@ -131,20 +131,3 @@ def test_focus_as_a_condition_end_to_end(tmp_path):
     assert near.max() > far.max(), "an object at the focus distance must be the sharper one"
     with pytest.raises(ValueError, match="focus is missing"):
         model.psf(field=0.0, depth=3.0, wavelength=550)
-
-
-@pytest.mark.slow
-def test_rounds_train_on_fresh_conditions_and_resume_in_the_same_round(tmp_path):
-    """data.rounds = 2: the second half of the steps runs on newly drawn and traced conditions."""
-    from training.datasets.sampling import round_conditions
-
-    proc, result = fit(tmp_path, "publish=false", "data.rounds=2")
-    metrics = json.loads(Path(result["run_dir"], "metrics.json").read_text())
-    assert metrics["ray_traced_samples"] == 2 * 64, "each round traces its own 64 samples"
-    assert "ray tracing (round 2)" in proc.stderr
-    cfg = load_config(CI, tiny(tmp_path, "data.rounds=2"))
-    first, second = round_conditions(cfg, 0), round_conditions(cfg, 1)
-    assert first.shape == second.shape and not np.allclose(first, second)
-    np.testing.assert_array_equal(second, round_conditions(cfg, 1))  # a resumed run draws the same round
-    with pytest.raises(ConfigError, match="rounds = 2 draws fresh conditions every round, which a bank"):
-        load_config(CI, ["data.type=bank", "data.rounds=2"])

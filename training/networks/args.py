@@ -53,5 +53,3 @@ class SeparableArgs(NetworkArgs):
     hidden: int = Field(default=256, ge=8)
     depth: int = Field(default=3, ge=1, description="hidden layers")
     rank: int = Field(default=16, ge=1, description="outer products summed")
-    profile: int = Field(default=0, ge=0, le=512, description="samples of an elliptical radial log-profile added "
-                         "to the outer products (draws flat defocus discs without ripples); 0 = off")
