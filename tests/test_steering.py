@@ -51,6 +51,18 @@ def test_a_point_turned_counter_clockwise_turns_its_psf_counter_clockwise(azimut
     assert got.sum() == pytest.approx(1.0, abs=1e-5)
 
 
+def test_the_exported_gathers_interpolate_as_grid_sample_does():
+    steer = Steer(K)
+    logits = torch.randn(3, K * K) + _meridian_logits()
+    azimuth = torch.tensor([5.0, 37.0, 88.0])
+    phi = torch.deg2rad(azimuth - 90.0).reshape(-1, 1, 1)
+    src_x = steer.u * torch.cos(phi) + steer.v * torch.sin(phi)
+    src_y = -steer.u * torch.sin(phi) + steer.v * torch.cos(phi)
+    via_gathers = torch.log_softmax(steer._bilinear_gather(logits, src_x, src_y), dim=-1)
+    np.testing.assert_allclose(via_gathers.exp().numpy(), steer(logits, azimuth).exp().reshape(3, -1).numpy(),
+                               atol=1e-6)
+
+
 def test_supersampling_integrates_each_pixel_over_its_cells():
     fine = _meridian_logits(2 * K)
     got = Steer(K, supersample=2)(fine, torch.tensor([90.0])).exp()[0].numpy()

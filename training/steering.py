@@ -49,11 +49,33 @@ class Steer(nn.Module):
         # grid_sample's normalised coordinates (align_corners=False): x along columns, y along rows (down)
         gx = src_x * (2.0 / n)
         gy = -src_y * (2.0 / n)
-        grid = torch.stack([gx, gy], dim=-1)
-        image = logits.reshape(-1, 1, n, n)
-        # cells turned in from beyond the predicted square read its edge: log-PSFs are lowest there
-        turned = F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        if torch.onnx.is_in_onnx_export():
+            # the same interpolation as four gathers: onnxruntime's GridSample took 1.6x as long (128 px
+            # grid, batch 256), while in torch grid_sample trains 3x faster than the gathers
+            turned = self._bilinear_gather(logits, src_x, src_y)
+        else:
+            grid = torch.stack([gx, gy], dim=-1)
+            image = logits.reshape(-1, 1, n, n)
+            # cells turned in from beyond the predicted square read its edge: log-PSFs are lowest there
+            turned = F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
         return self._integrate(F.log_softmax(turned.reshape(-1, n * n), dim=-1))
+
+    def _bilinear_gather(self, logits: torch.Tensor, src_x: torch.Tensor, src_y: torch.Tensor) -> torch.Tensor:
+        """grid_sample's bilinear interpolation with border padding, written as gathers [N, n*n]."""
+        n, c = self.n, (self.n - 1) / 2.0
+        col = (src_x + c).clamp(0.0, n - 1.0)
+        row = (c - src_y).clamp(0.0, n - 1.0)
+        c0, r0 = torch.floor(col).clamp(max=n - 2.0), torch.floor(row).clamp(max=n - 2.0)
+        fc, fr = (col - c0).flatten(1), (row - r0).flatten(1)
+        index = (r0 * n + c0).long().flatten(1)
+        flat = logits.reshape(-1, n * n)
+
+        def at(offset: int) -> torch.Tensor:
+            return torch.gather(flat, 1, index + offset)
+
+        top = at(0) + (at(1) - at(0)) * fc
+        bottom = at(n) + (at(n + 1) - at(n)) * fc
+        return top + (bottom - top) * fr
 
     def _integrate(self, log_p: torch.Tensor) -> torch.Tensor:
         k, s = self.k, self.s
