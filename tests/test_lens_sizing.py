@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import run_cli
-from training.config import ConfigError, load_config
+from training.config import AUTO_TRAINING_SPP, ConfigError, load_config
 from training.evaluate import evaluate
 from training.prescription import LensFileError, check_lens_file, zemax_surfaces
 from training.probe import MIN_ENERGY_KEPT
@@ -70,12 +70,21 @@ def test_auto_rays_scale_with_the_psf(wide):
         cfg = load_config("configs/quickstart.yml", [f"lens.file={lens}", *FAST_PROBE])
         sized[lens] = size_run(cfg, LensTracer.for_run(cfg))
     (cooke, cooke_sizing), (wide_cfg, wide_sizing) = sized.values()
-    assert cooke.data.kernel_size == 32 and 6144 <= cooke.data.spp <= 10240  # the shipped lens keeps ~8192
-    # a wider PSF gets proportionally more rays, so its training targets are as noisy as the Cooke's
-    assert wide_cfg.data.spp > 3 * cooke.data.spp
+    # training samples get AUTO_TRAINING_SPP on any lens: the likelihood loss is unbiased at any ray count
+    assert cooke.data.kernel_size == 32 and cooke.data.spp == wide_cfg.data.spp == AUTO_TRAINING_SPP
     for sizing in (cooke_sizing, wide_sizing):
+        assert any("training spp 2048 rays" in reason for reason in sizing.reasons)
+    # held-out references still scale with the PSF's spread (their rays are the most a point may take)
+    assert wide_cfg.validation.spp > 3 * cooke.validation.spp
+    # data.ray_noise brings back the noise-matched rule: a wider PSF gets proportionally more rays
+    noisy = {}
+    for lens in ("lenses/cooke_triplet.json", WIDE):
+        cfg = load_config("configs/quickstart.yml", [f"lens.file={lens}", "data.ray_noise=0.132", *FAST_PROBE])
+        noisy[lens] = size_run(cfg, LensTracer.for_run(cfg))
+    (cooke_n, cooke_ns), (wide_n, wide_ns) = noisy.values()
+    assert 6144 <= cooke_n.data.spp <= 10240 and wide_n.data.spp > 3 * cooke_n.data.spp
+    for sizing in (cooke_ns, wide_ns):
         assert sizing.expected_noise["training"] == pytest.approx(0.132, rel=0.05)
-        assert any("training spp" in reason for reason in sizing.reasons)
     assert wide_cfg.evaluation.rays > cooke.evaluation.rays
     assert resolved.evaluation.window > resolved.data.kernel_size
 
@@ -258,7 +267,7 @@ def test_lens_inspect_reports_and_recommends(tmp_path):
     report = json.loads(proc.stdout)
     lens, rec = report["lens"], report["recommendation"]
     assert lens["pixel_pitch_um"] == pytest.approx(1.75) and 3.5 < lens["focal_length_mm"] < 4.5
-    assert rec["kernel_size"] in (48, 64, 80) and rec["spp"] > 8192
+    assert rec["kernel_size"] in (48, 64, 80) and rec["spp"] == AUTO_TRAINING_SPP and rec["validation_spp"] > 8192
     assert report["worst_energy_dropped"][str(rec["kernel_size"])] <= 1 - MIN_ENERGY_KEPT
     assert report["worst_energy_dropped"]["32"] > 0.005
     point = report["points"][-1]

@@ -32,6 +32,13 @@ def test_each_point_is_traced_until_its_own_noise_is_reached(tracer, tmp_path):
     assert np.abs(fresh - psf[1]).sum() < 3 * max(noise[1], NOISE)
 
 
+def test_no_point_takes_more_rays_than_the_cap(tracer):
+    points = np.array([[0.95, 2.0, 450.0]])
+    _, _, rays = adaptive_reference(tracer, points, ks=40, noise=1e-4, max_rays=8192, pass_rays=65536,
+                                    cache_dir=None, progress=False)
+    assert 0 < rays[0] <= 8192
+
+
 def test_a_reference_is_reused_from_its_cache(tracer, tmp_path):
     points = np.array([[0.5, 5.0, 600.0]])
     first = adaptive_reference(tracer, points, ks=32, noise=NOISE, max_rays=CAP, pass_rays=PASS, cache_dir=tmp_path,

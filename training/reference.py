@@ -117,6 +117,7 @@ def adaptive_reference(tracer: LensTracer, conditions: np.ndarray, *, ks: int, n
         if path.is_file():
             with np.load(path) as data:
                 return data["psf"], data["noise"], data["rays"]
+    pass_rays = min(pass_rays, max_rays)  # a pass never exceeds the cap
     n = len(conditions)
     sums = np.zeros((2, n, ks, ks), dtype=np.float64)  # each half: sum of its passes' PSFs
     passes = np.zeros(n, dtype=np.int64)
