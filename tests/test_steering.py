@@ -101,3 +101,15 @@ def test_a_steered_model_exports_four_graphs_that_match_torch(tmp_path):
     specs = export_onnx(model, tmp_path, cfg.export.opset)
     report = check_parity(model, tmp_path, specs, cfg)
     assert report["psf.psf"] <= psf_tolerance(cfg, None)
+
+
+def test_export_refuses_a_graph_that_differs_from_torch(tmp_path):
+    from training.export import ExportError
+
+    cfg = load_config("configs/ci.yml")
+    model = build_model(cfg)
+    specs = export_onnx(model, tmp_path, cfg.export.opset)
+    with torch.no_grad():  # the torch model moves on after export: the graphs no longer match it
+        model.decoder.net.body[-1].bias.add_(0.5 * torch.randn_like(model.decoder.net.body[-1].bias))
+    with pytest.raises(ExportError, match=r"psf.onnx output 'psf': onnxruntime differs from torch by .* relative L1"):
+        check_parity(model, tmp_path, specs, cfg, model_error=0.05)
