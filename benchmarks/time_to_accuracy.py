@@ -199,17 +199,15 @@ def raytrace_curve(cfg: RunConfig, spp_levels: list[int], threads: int | None, r
     import numpy as np
     import torch
 
-    from training.evaluate import evaluation_conditions, held_out_reference, interp_pairs
+    from training.evaluate import held_out_points, held_out_reference
     from training.predictors import evaluation_columns
     from training.psf_metrics import all_errors, summarize
     from training.raytrace import LensTracer
 
     e, tracer = cfg.evaluation, LensTracer.for_run(cfg)
     window = int(e.window)
-    grid, _, nd, _ = evaluation_conditions(cfg)
+    grid, _, _, points, _ = held_out_points(cfg)
     columns = evaluation_columns(cfg.conditions.names())
-    _, mids = interp_pairs(cfg, grid, nd)
-    points = np.concatenate([grid, mids]) if len(mids) else grid
     started = time.perf_counter()
     ref, noise, ref_rays = held_out_reference(cfg, tracer, points, progress=False)
     reference_s = time.perf_counter() - started

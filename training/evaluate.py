@@ -60,10 +60,8 @@ def evaluate(cfg: RunConfig, predictor: Predictor, tracer: LensTracer, out_dir: 
                           tracer)
     e, ks = cfg.evaluation, int(cfg.data.kernel_size)
     window = int(e.window)
-    grid, nf, nd, nw = evaluation_conditions(cfg)
+    grid, pairs, mids, points, (nf, nd, nw) = held_out_points(cfg)
     columns = evaluation_columns(cfg.conditions.names())
-    pairs, mids = interp_pairs(cfg, grid, nd)
-    points = np.concatenate([grid, mids]) if len(mids) else grid
     t0 = time.perf_counter()
     ref_all, ref_noise, ref_rays = held_out_reference(cfg, tracer, points, progress=progress)
     ref, ref_mid = ref_all[: len(grid)], ref_all[len(grid):]
@@ -129,6 +127,15 @@ def evaluate(cfg: RunConfig, predictor: Predictor, tracer: LensTracer, out_dir: 
         {**card, "conditions": grid.tolist(), "per_point_energy_outside_kernel": outside.tolist(),
          "per_point_rel_l1": {k: v["rel_l1"].tolist() for k, v in errors.items()}}, indent=2))
     return card
+
+
+def held_out_points(cfg: RunConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[int, int, int]]:
+    """(grid, midpoint pairs, midpoints, every point the reference traces, (nf, nd, nw)): the held-out
+    grid followed by the latent-midpoint conditions, in the order the cached reference holds them."""
+    grid, nf, nd, nw = evaluation_conditions(cfg)
+    pairs, mids = interp_pairs(cfg, grid, nd)
+    points = np.concatenate([grid, mids]) if len(mids) else grid
+    return grid, pairs, mids, points, (nf, nd, nw)
 
 
 def held_out_reference(cfg: RunConfig, tracer: LensTracer, points: np.ndarray, *,

@@ -12,6 +12,8 @@ draw per condition, while memory holds one round.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -27,13 +29,13 @@ class RayTracedPSFs(Dataset):
     @classmethod
     def from_config(cls, cfg, tracer: LensTracer, accelerator) -> RayTracedPSFs:
         d = cfg.data
-        dataset = cls(tracer, round_conditions(cfg, 0), ks=d.kernel_size, spp=d.spp, block=d.block,
-                      progress=accelerator.is_main_process, mirror=on_meridian(cfg))
-        dataset.draw_round = lambda r: round_conditions(cfg, r)
-        return dataset
+        return cls(tracer, round_conditions(cfg, 0), ks=d.kernel_size, spp=d.spp, block=d.block,
+                   progress=accelerator.is_main_process, mirror=on_meridian(cfg),
+                   draw_round=lambda r: round_conditions(cfg, r))
 
     def __init__(self, tracer: LensTracer, conditions: np.ndarray, *, ks: int, spp: int, block: int,
-                 progress: bool = True, desc: str = "ray tracing", mirror: bool = False) -> None:
+                 progress: bool = True, desc: str = "ray tracing", mirror: bool = False,
+                 draw_round: Callable[[int], np.ndarray] | None = None) -> None:
         self.tracer, self.ks, self.spp, self.block = tracer, ks, spp, block
         self.mirror = mirror  # meridian samples: average each with its mirror image
         self.conditions = np.asarray(conditions, dtype=np.float64)
@@ -41,7 +43,7 @@ class RayTracedPSFs(Dataset):
         self.traced = np.zeros(len(self.conditions), dtype=bool)
         self.progress, self.desc, self.bar = progress, desc, None
         self.round, self.traced_before = 0, 0  # samples this process traced in earlier rounds
-        self.draw_round = None  # round -> its conditions; set by from_config
+        self.draw_round = draw_round  # round -> its conditions (data.rounds); None: a single round
 
     def set_round(self, r: int) -> None:
         """Move to round ``r``'s conditions (traced when first used); a no-op in the current round."""
