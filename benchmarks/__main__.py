@@ -49,8 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ[var] = str(args.threads)
 
     from . import http_api, limits, psfnet, raytrace, report, surrogate
+    from .fixtures import BenchError, load
     from .profiles import FULL, QUICK, SMOKE
-    from .setup import BenchError, load
 
     profile = QUICK if args.quick else SMOKE if args.smoke else FULL
     if args.psfnet_steps:

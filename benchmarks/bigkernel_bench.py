@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from models_store import Store
-from models_store.runtime import OnnxModel
+from models_store.engine import OnnxModel
 from serving.settings import Settings
 
 from .serving_bench import (

@@ -103,7 +103,7 @@ def onnx_speed(model, cfg, threads: int, repeats: int) -> dict:
 
     from training.export import check_parity, export_onnx, psf_tolerance, random_conditions
 
-    from .limits import onnx_flops
+    from .machine_limits import onnx_flops
     from .timing import throughput
 
     # parity is recorded, not enforced: a candidate that would miss the export's tolerance is still compared

@@ -25,7 +25,7 @@ import numpy as np
 import onnxruntime as ort
 
 from models_store import Store
-from models_store.runtime import OnnxModel, choose_providers
+from models_store.engine import OnnxModel, choose_providers
 
 from .serving_bench import random_conditions, single_latency, start_server, stop_server
 from .timing import throughput

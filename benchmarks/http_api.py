@@ -19,8 +19,8 @@ import psutil
 
 from models_store import Store
 
+from .fixtures import Bench
 from .serving_bench import Connection, batch_rate, random_conditions, single_latency, start_server, stop_server
-from .setup import Bench
 
 NOT_AVAILABLE = "batch route not available in this build"
 

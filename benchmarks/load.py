@@ -41,7 +41,7 @@ import numpy as np
 
 from benchmarks.serving_bench import ROOT, random_conditions, start_server, stop_server
 from models_store import Store
-from models_store.runtime import OnnxModel
+from models_store.engine import OnnxModel
 
 TARGETS = {"errors_other_than_503": 0, "get_p99_ms": 50.0, "access_log_cost": 0.10, "client_vs_wrk": 0.5}
 _WRK_LUA = """

@@ -59,8 +59,8 @@ from models_store import rotate_psfs
 from training.datasets import training_conditions
 from training.datasets.bank import PSFBank
 
-from .limits import onnx_flops
-from .setup import Bench
+from .fixtures import Bench
+from .machine_limits import onnx_flops
 from .timing import throughput
 
 ADAPTATION = [

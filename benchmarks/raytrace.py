@@ -14,7 +14,7 @@ import time
 import numpy as np
 import torch
 
-from .setup import Bench
+from .fixtures import Bench
 from .timing import throughput
 
 # N points x spp rays are traced in one call; past this many rays the intermediate tensors take GBs

@@ -37,7 +37,7 @@ import httpx
 import numpy as np
 
 from models_store import Store
-from models_store.runtime import OnnxModel, choose_providers, provider_names
+from models_store.engine import OnnxModel, choose_providers, provider_names
 from serving.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

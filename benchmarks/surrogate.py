@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from models_store import sha256_file
-from models_store.runtime import OnnxModel, choose_providers
+from models_store.engine import OnnxModel, choose_providers
 
-from .setup import Bench
+from .fixtures import Bench
 from .timing import throughput
 
 GPU_BATCH = 4096  # the extra GPU figure

@@ -24,7 +24,7 @@ from typing import Any, NamedTuple, Protocol, TypedDict, Unpack
 
 import numpy as np
 
-from models_store.protocol import DEFAULT_DTYPE, QUERY_COLUMNS, DType, check_dtype
+from models_store.wire import DEFAULT_DTYPE, QUERY_COLUMNS, DType, check_dtype
 
 from ._arrays import PSFArray
 from ._exceptions import InvalidRequestError
@@ -122,7 +122,7 @@ class PSFSource(Protocol):
                  focus: Number | None = None, model: str | None = None, version: Version = None,
                  dtype: DTypeLike = DEFAULT_DTYPE) -> PSFArray:
         """PSFs on an ``ny x nx`` grid of sensor tiles, [ny, nx, k, k]: ``grid[j, i]`` is the PSF at the
-        centre of tile (row j, column i), laid out like the image (``models_store.protocol.tile_centres``)."""
+        centre of tile (row j, column i), laid out like the image (``models_store.wire.tile_centres``)."""
         ...
 
     def latent(self, **query: Unpack[Columns]) -> Latent:

@@ -15,7 +15,7 @@ from typing import Any, Self
 
 import numpy as np
 
-from models_store.protocol import (
+from models_store.wire import (
     DEFAULT_DTYPE,
     HEADER_KERNEL_SIZE,
     HEADER_MODEL,
@@ -43,7 +43,7 @@ class PSFMeta:
 
     @classmethod
     def from_headers(cls, headers: Mapping[str, str]) -> PSFMeta | None:
-        """From the model headers of an answer (``models_store.protocol.MODEL_HEADERS``)."""
+        """From the model headers of an answer (``models_store.wire.MODEL_HEADERS``)."""
         try:
             kernel = headers.get(HEADER_KERNEL_SIZE)
             pitch = headers.get(HEADER_PIXEL_PITCH)

@@ -9,7 +9,7 @@ from typing import Any, Self, Unpack
 
 import httpx
 
-from models_store.protocol import DEFAULT_DTYPE, DType
+from models_store.wire import DEFAULT_DTYPE, DType
 
 from . import _http as routes
 from ._api import Columns, DTypeLike, Latent, Number, Point, Query, Version, columns, dtype_of, point

@@ -2,7 +2,7 @@
 
 Requests are built by ``_http`` (one function per route) and answers read here: an error answer
 becomes its exception (``_exceptions.error_from_response``), and the limits the server announces in
-its headers (``models_store.protocol.Limits``) are kept, so ``psf_batch`` splits a large batch before
+its headers (``models_store.wire.Limits``) are kept, so ``psf_batch`` splits a large batch before
 sending it. The two clients add only the sending: blocking in ``PSFClient``, awaited in
 ``AsyncPSFClient``.
 """
@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from models_store.protocol import API_KEY_HEADER, Limits
+from models_store.wire import API_KEY_HEADER, Limits
 
 from ._exceptions import TransportError, error_from_response, transport_error
 from ._http import DEFAULT_BASE_URL, DEFAULT_LIMITS, DEFAULT_RETRIES, DEFAULT_TIMEOUT, Call

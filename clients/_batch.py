@@ -2,7 +2,7 @@
 
 The plan is pure bookkeeping; the sync and async clients drive it. The limit is the client's
 ``max_batch``: given by the caller, or announced by the server in its answers' headers
-(``models_store.protocol.Limits``, read in ``_base.HTTPSource``); a 413 on a chunk lowers it to the
+(``models_store.wire.Limits``, read in ``_base.HTTPSource``); a 413 on a chunk lowers it to the
 limit that refusal announces, or to half the refused size when it announces none.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from models_store.protocol import QUERY_COLUMNS, DType
+from models_store.wire import QUERY_COLUMNS, DType
 
 from ._api import Query
 from ._arrays import PSFArray, PSFMeta, with_meta

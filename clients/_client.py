@@ -9,7 +9,7 @@ from typing import Any, Self, Unpack
 
 import httpx
 
-from models_store.protocol import DEFAULT_DTYPE
+from models_store.wire import DEFAULT_DTYPE
 
 from . import _http as routes
 from ._api import Columns, DTypeLike, Latent, Number, Point, Version, columns, dtype_of, point

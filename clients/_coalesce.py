@@ -16,7 +16,7 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from models_store.protocol import DType
+from models_store.wire import DType
 
 from ._api import Query
 from ._exceptions import InvalidRequestError

@@ -7,7 +7,7 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
-from models_store.protocol import LIMIT_HEADERS
+from models_store.wire import LIMIT_HEADERS
 
 
 class PSFError(Exception):

@@ -3,7 +3,7 @@
 Nothing here does I/O. Each function returns a :class:`Call` (method, path, query, JSON body, how to
 read the answer) for one route; :class:`PSFClient` and :class:`AsyncPSFClient` send it with their own
 httpx client (see ``_base.HTTPSource``, which also maps error answers to exceptions). The wire
-protocol's names and encodings come from ``models_store.protocol``.
+protocol's names and encodings come from ``models_store.wire``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from urllib.parse import quote
 import httpx
 import numpy as np
 
-from models_store.protocol import DEFAULT_DTYPE, DType
+from models_store.wire import DEFAULT_DTYPE, DType
 
 from ._api import Latent, Query, Version
 from ._arrays import PSFMeta, load_npy, with_meta

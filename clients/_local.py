@@ -1,6 +1,6 @@
 """LocalPSFModel: the client's methods answered in-process from the ONNX files of one stored version.
 
-It wraps :class:`models_store.runtime.OnnxModel`, the very runner the server uses, so the same query
+It wraps :class:`models_store.engine.OnnxModel`, the very runner the server uses, so the same query
 gives the same array as the server for the same model version (and the same onnxruntime provider).
 Needs ``onnxruntime`` (``pip install '.[embedded]'``), never torch; imported only when used, so
 ``import clients`` stays light.
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Self, Unpack
 
 import numpy as np
 
-from models_store.protocol import DEFAULT_DTYPE, DType
+from models_store.wire import DEFAULT_DTYPE, DType
 
 from ._api import Columns, DTypeLike, Latent, Number, Point, Query, Version, columns, dtype_of, point
 from ._arrays import PSFArray, PSFMeta, with_meta
@@ -23,7 +23,7 @@ from ._exceptions import InvalidRequestError, NotFoundError, PSFError, ServerErr
 
 if TYPE_CHECKING:
     from models_store import Store
-    from models_store.runtime import OnnxModel
+    from models_store.engine import OnnxModel
 
 
 def _translated(call: Callable[[], Any]) -> Any:
@@ -59,7 +59,7 @@ class LocalPSFModel:
                    threads: int | None = None, providers: list[str] | None = None) -> LocalPSFModel:
         """Load ``name@version`` (number or alias) from a store folder, checking every file's sha256."""
         from models_store import Store
-        from models_store.runtime import OnnxModel
+        from models_store.engine import OnnxModel
 
         root = store if isinstance(store, Store) else Store(store)
         onnx = _translated(lambda: OnnxModel.from_store(root, name, version, threads=threads, providers=providers))

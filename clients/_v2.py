@@ -21,9 +21,9 @@ from urllib.parse import quote
 import httpx
 import numpy as np
 
-from models_store.protocol import V2_HEADER_LENGTH as HEADER_LENGTH
-from models_store.protocol import V2_MANIFEST_PARAMETER as MANIFEST_PARAMETER
-from models_store.protocol import DType
+from models_store.wire import V2_HEADER_LENGTH as HEADER_LENGTH
+from models_store.wire import V2_MANIFEST_PARAMETER as MANIFEST_PARAMETER
+from models_store.wire import DType
 
 from ._api import Latent, Query, Version
 from ._arrays import PSFArray, PSFMeta, with_meta

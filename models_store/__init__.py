@@ -1,6 +1,6 @@
 """Versioned on-disk model store: the one contract between training and serving.
 
-onnxruntime is needed only by :mod:`models_store.runtime`, which is imported on demand.
+onnxruntime is needed only by :mod:`models_store.engine`, which is imported on demand.
 """
 
 from .conditions import ConditionError, resolve_conditions, rotate_psfs

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .manifest import Manifest
-from .protocol import tile_centres
+from .wire import tile_centres
 
 DEFAULT_AZIMUTH = 90.0
 # ranges every model shares: sensor fractions, and azimuth in degrees (the trained ranges are per manifest)
@@ -243,7 +243,7 @@ def sensor_grid(nx: int, ny: int) -> tuple[np.ndarray, np.ndarray]:
     """Centres of an nx x ny tiling of the sensor as (x, y) columns of ny * nx points, row-major.
 
     Point j * nx + i is the centre of image tile (row j, column i); the formula is
-    :func:`models_store.protocol.tile_centres`.
+    :func:`models_store.wire.tile_centres`.
     """
     check_grid(nx, ny)
     xs, ys = tile_centres(nx, ny)

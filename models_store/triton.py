@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from .manifest import GRAPH_ROLES, Manifest
-from .protocol import V2_MANIFEST_PARAMETER as MANIFEST_PARAMETER
 from .store import Store
+from .wire import V2_MANIFEST_PARAMETER as MANIFEST_PARAMETER
 
 PLATFORM = "onnxruntime_onnx"
 DEFAULT_MAX_BATCH = 4096

@@ -23,7 +23,7 @@ import threading
 import time
 from typing import IO, Any
 
-from .metrics import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _Entry = tuple[float, Any, str, str, bytes, str, int, float]
 

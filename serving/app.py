@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from functools import partial
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from models_store import Store
 
@@ -24,14 +25,14 @@ from .errors import install_error_handlers
 from .fastpath import PSFFastPath
 from .inflight import RequestsInFlight
 from .limits import BodyLimitMiddleware
-from .metrics import ASGIApp, Metrics, MetricsMiddleware, Receive, RequestMeter, Scope, Send
+from .metrics import Metrics, MetricsMiddleware, RequestMeter
 from .openapi import openapi_document
-from .registry import Registry
 from .reload import start_polling
 from .routes import batch, health, interpolate, latent, models, psf, v2
 from .routes import metrics as metrics_route
 from .security import guarded
 from .settings import Settings, get_settings
+from .versions import Registry
 
 log = logging.getLogger(__name__)
 DESCRIPTION = """PSFs of a lens from a trained surrogate model, in physical units.

@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from models_store import ConditionError
-from models_store.runtime import OnnxModel
+from models_store.engine import OnnxModel
 
 from .inflight import RequestsInFlight
 from .limits import Overloaded

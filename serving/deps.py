@@ -18,14 +18,14 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from models_store.protocol import Limits
-from models_store.runtime import OnnxModel
+from models_store.engine import OnnxModel
+from models_store.wire import Limits
 
 from .batcher import Batcher
 from .cache import AnswerCache
 from .metrics import Metrics
-from .registry import Registry
 from .settings import Settings
+from .versions import Registry
 
 
 @dataclass(frozen=True)

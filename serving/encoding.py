@@ -2,8 +2,8 @@
 
 npy and PNG responses carry the model in headers X-Model, X-Model-Version, X-Kernel-Size,
 X-Pixel-Pitch-Um; JSON bodies carry the same as fields. Every array answer also carries the server's
-limits (``models_store.protocol.Limits``). The header names and the npy bytes are the wire protocol's
-(``models_store.protocol``), which the client reads with the same module. Large bodies are encoded in a
+limits (``models_store.wire.Limits``). The header names and the npy bytes are the wire protocol's
+(``models_store.wire``), which the client reads with the same module. Large bodies are encoded in a
 worker thread so one big answer does not stall the event loop (JSON and PNG above a few thousand
 values, npy only when huge).
 """
@@ -19,8 +19,8 @@ from typing import Any, Literal
 import numpy as np
 from fastapi import HTTPException, Response
 
-from models_store.protocol import DEFAULT_DTYPE, MODEL_HEADERS, NPY_MEDIA_TYPE, DType, Limits, npy_bytes
-from models_store.runtime import OnnxModel
+from models_store.engine import OnnxModel
+from models_store.wire import DEFAULT_DTYPE, MODEL_HEADERS, NPY_MEDIA_TYPE, DType, Limits, npy_bytes
 
 Format = Literal["npy", "json", "png"]
 ArrayFormat = Literal["npy", "json"]

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from models_store import ConditionError
 
 from .limits import LimitExceeded, Overloaded
-from .registry import InvalidReference, ModelNotFound, ModelUnavailable
+from .versions import InvalidReference, ModelNotFound, ModelUnavailable
 
 
 class ErrorBody(BaseModel):

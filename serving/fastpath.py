@@ -22,14 +22,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.types import ASGIApp, Receive, Scope, Send
+
 from models_store import ConditionError
 
 from .deps import Server
 from .encoding import Headers, encode, is_finite
 from .limits import Overloaded
-from .metrics import ASGIApp, Receive, RequestMeter, Scope, Send
-from .registry import InvalidReference, ModelNotFound, ModelUnavailable
+from .metrics import RequestMeter
 from .routes.psf import PSFRequest, plain_psf_request, psf_answer
+from .versions import InvalidReference, ModelNotFound, ModelUnavailable
 
 _ROUTE = ("/psf", "GET")
 Answer = tuple[list[tuple[bytes, bytes]], bytes]

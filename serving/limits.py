@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from models_store.protocol import Limits
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .metrics import ASGIApp, Message, Receive, Scope, Send
+from models_store.wire import Limits
 
 
 class LimitExceeded(Exception):

@@ -31,14 +31,14 @@ from fastapi.openapi.utils import get_openapi
 
 from models_store import NAME_PATTERN, Manifest
 from models_store.conditions import FIXED_RANGES
-from models_store.runtime import LATENT_LIMIT, OnnxModel
+from models_store.engine import LATENT_LIMIT, OnnxModel
 
 from .errors import ErrorBody, ValidationErrorBody
-from .registry import InvalidReference, ModelNotFound, ModelUnavailable
 from .routes.params import COLUMNS
 from .routes.v2 import V2ErrorBody
 from .security import HEADER, OPEN_PATHS
 from .v2_codec import DATATYPES, HEADER_LENGTH, InferRequest
+from .versions import InvalidReference, ModelNotFound, ModelUnavailable
 
 _SCHEME = "APIKeyHeader"
 _REF = "#/components/schemas/{model}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from .registry import Registry
+from .versions import Registry
 
 log = logging.getLogger(__name__)
 

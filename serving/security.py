@@ -17,10 +17,11 @@ import json
 import time
 
 from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from models_store.protocol import API_KEY_HEADER, LIMIT_HEADERS, MODEL_HEADERS
+from models_store.wire import API_KEY_HEADER, LIMIT_HEADERS, MODEL_HEADERS
 
-from .metrics import ASGIApp, Metrics, Receive, Scope, Send
+from .metrics import Metrics
 from .settings import Settings
 
 HEADER = API_KEY_HEADER

@@ -16,7 +16,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models_store import default_store_root
-from models_store.protocol import Limits
+from models_store.wire import Limits
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 MiB = 1 << 20

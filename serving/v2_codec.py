@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from models_store.protocol import V2_HEADER_LENGTH as HEADER_LENGTH
+from models_store.wire import V2_HEADER_LENGTH as HEADER_LENGTH
 
 _NUMPY = {"FP32": "<f4", "FP64": "<f8", "FP16": "<f2", "INT64": "<i8", "INT32": "<i4"}
 DATATYPES = tuple(sorted(_NUMPY))

@@ -139,7 +139,7 @@ def server_url(server) -> str:
 @pytest.fixture(scope="session")
 def local_model(trained_store: Path):
     """The served model, in this process (what every HTTP answer must equal)."""
-    from models_store.runtime import OnnxModel
+    from models_store.engine import OnnxModel
 
     return OnnxModel.from_store(trained_store, "ci")
 

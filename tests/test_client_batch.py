@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from clients import AsyncPSFClient, InvalidRequestError, PayloadTooLargeError, PSFClient
-from models_store.protocol import Limits
+from models_store.wire import Limits
 
 from .loopback import ScriptedServer, json_reply, npy_reply
 

@@ -28,7 +28,7 @@ from clients import (
     _local,
     _render,
 )
-from models_store.runtime import OnnxModel
+from models_store.engine import OnnxModel
 
 from .conftest import imports_in_a_fresh_python
 
@@ -179,5 +179,5 @@ def test_clients_import_only_numpy_httpx_and_the_light_store_package() -> None:
         "bad = sorted({m.split('.')[0] for m in sys.modules} & "
         "{'torch', 'deeplens', 'training', 'serving', 'onnxruntime', 'fastapi'})\n"
         "assert not bad, bad\n"
-        "assert 'models_store.runtime' not in sys.modules\n"
+        "assert 'models_store.engine' not in sys.modules\n"
     )

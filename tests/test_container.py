@@ -57,7 +57,7 @@ def inspect(ref: str, kind: str = "container") -> dict:
 
 
 def test_the_container_answers_psf_queries_as_the_store_model_does(running):
-    from models_store.runtime import OnnxModel
+    from models_store.engine import OnnxModel
 
     local = OnnxModel.from_store(running["store"], "ci", providers=["CPUExecutionProvider"])
     with PSFClient(running["url"]) as client:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from clients import AsyncPSFClient, InvalidRequestError, LocalPSFModel, PSFClient
-from models_store.protocol import read_npy
+from models_store.wire import read_npy
 
 from .conftest import ready_server
 

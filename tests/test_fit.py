@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from models_store import Store
-from models_store.runtime import OnnxModel
+from models_store.engine import OnnxModel
 from training.predictors import load_torch
 from training.raytrace import LensTracer
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from models_store import Store
-from models_store.runtime import OnnxModel
+from models_store.engine import OnnxModel
 
 from .conftest import ROOT, run_cli
 

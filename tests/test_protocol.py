@@ -1,4 +1,4 @@
-"""The wire protocol (models_store.protocol): what the server writes is what the client reads."""
+"""The wire protocol (models_store.wire): what the server writes is what the client reads."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 from models_store.conditions import sensor_grid
-from models_store.protocol import LIMIT_HEADERS, Limits, check_dtype, npy_bytes, read_npy, tile_centres
+from models_store.wire import LIMIT_HEADERS, Limits, check_dtype, npy_bytes, read_npy, tile_centres
 from tests.conftest import imports_in_a_fresh_python
 
 
 def test_the_store_package_needs_only_numpy_and_pydantic() -> None:
     imports_in_a_fresh_python(
-        "import sys, models_store, models_store.protocol, models_store.conditions\n"
+        "import sys, models_store, models_store.wire, models_store.conditions\n"
         "light = {'numpy', 'pydantic', 'pydantic_core', 'typing_extensions', 'annotated_types',\n"
         "         'typing_inspection'}\n"
         "third = {m.split('.')[0] for m in sys.modules} - set(sys.stdlib_module_names) - light\n"

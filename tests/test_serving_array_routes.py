@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from models_store.conditions import to_meridian
-from models_store.runtime import OnnxModel
+from models_store.engine import OnnxModel
 from tests.conftest import load_npy
 
 COLUMNS = {  # mixed positions; wavelength is one number shared by every row

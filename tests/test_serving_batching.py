@@ -15,7 +15,7 @@ import httpx
 import numpy as np
 import pytest
 
-from models_store.runtime import OnnxModel
+from models_store.engine import OnnxModel
 from tests.conftest import ServerProcess, load_npy, metric, ready_server
 
 QUEUE = 8

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from models_store.runtime import OnnxModel
+from models_store.engine import OnnxModel
 from serving.app import create_app
 from serving.settings import Settings
 from tests.conftest import load_npy, metric

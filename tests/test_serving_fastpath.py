@@ -10,7 +10,7 @@ import httpx
 import numpy as np
 import pytest
 
-from models_store.protocol import npy_bytes
+from models_store.wire import npy_bytes
 from serving.routes.psf import PSFRequest, plain_psf_request
 from tests.conftest import ServerProcess, metric, ready_server
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from models_store.runtime import OnnxModel
+from models_store.engine import OnnxModel
 from tests.conftest import ServerProcess, load_npy, metric
 
 BODY = {"field": [0.1, 0.4, 0.9], "azimuth": [0.0, 45.0, 200.0], "depth": 10.0, "wavelength": 550.0}

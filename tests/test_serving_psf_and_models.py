@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from models_store import Manifest, Store
-from models_store.protocol import Limits
-from models_store.runtime import OnnxModel
+from models_store.engine import OnnxModel
+from models_store.wire import Limits
 from serving.app import create_app
 from serving.settings import Settings
 from tests.conftest import imports_in_a_fresh_python, load_npy, republish
@@ -159,7 +159,7 @@ def test_corrupt_latest_version_is_skipped_with_a_logged_reason(
     bad = republish(root)
     with open(root / "ci" / "versions" / str(bad) / "psf.onnx", "ab") as fh:
         fh.write(b"tampered")
-    with caplog.at_level(logging.WARNING, logger="serving.registry"), in_process(root) as client:
+    with caplog.at_level(logging.WARNING, logger="serving.versions"), in_process(root) as client:
         assert f"refusing ci@{bad}" in caplog.text and "sha256" in caplog.text
         assert client.get("/readyz").json()["models"] == {"ci": good}
         assert client.get("/psf", params={**GOOD, "format": "npy"}).headers["x-model-version"] == str(good)
@@ -177,7 +177,7 @@ def test_api_key_guards_everything_but_health(trained_store: Path) -> None:
 
 def test_serving_and_clients_do_not_import_torch_or_training() -> None:
     imports_in_a_fresh_python(
-        "import sys, serving.app, serving.registry, clients\n"
+        "import sys, serving.app, serving.versions, clients\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in {'torch', 'deeplens', 'training'})\n"
         "assert not bad, bad\n"
     )

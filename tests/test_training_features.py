@@ -9,7 +9,7 @@ import pytest
 from safetensors.numpy import load_file
 
 from models_store import Store
-from models_store.runtime import OnnxModel
+from models_store.engine import OnnxModel
 from training.config import ConfigError, ScheduleConfig, load_config
 from training.losses import parse_loss
 from training.schedules import lr_lambda

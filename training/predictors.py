@@ -49,7 +49,7 @@ class TorchPredictor:
 
 class OnnxPredictor:
     def __init__(self, store: Store, ref: str) -> None:
-        from models_store.runtime import OnnxModel
+        from models_store.engine import OnnxModel
 
         name, _, version = ref.partition("@")
         self.onnx = OnnxModel.from_store(store, name, version or None)

@@ -3,7 +3,7 @@
 from ._blur import blur
 from ._color import linear_to_srgb, srgb_to_linear
 from ._kernels import resample_kernels
-from ._render import DEFAULT_GRID, DEFAULT_RGB_NM, depth_layers, fetch_psf_grid, render
+from ._pipeline import DEFAULT_GRID, DEFAULT_RGB_NM, depth_layers, fetch_psf_grid, render
 
 __all__ = ["DEFAULT_GRID", "DEFAULT_RGB_NM", "blur", "depth_layers", "fetch_psf_grid", "linear_to_srgb",
            "render", "resample_kernels", "srgb_to_linear"]

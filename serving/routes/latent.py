@@ -8,7 +8,7 @@ import numpy as np
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field, field_validator
 
-from models_store.runtime import LATENT_LIMIT
+from models_store.engine import LATENT_LIMIT
 
 from ..deps import ServerDep
 from ..encoding import check_finite, model_fields, respond

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from models_store import Manifest, StoreError
 
 from ..deps import ServerDep
-from ..registry import ModelUnavailable
+from ..versions import ModelUnavailable
 from .params import LIMIT_HEADERS_DOC, MODEL_ERRORS
 
 router = APIRouter(tags=["models"])

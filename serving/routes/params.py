@@ -8,7 +8,7 @@ from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from models_store.protocol import DEFAULT_DTYPE, LIMIT_HEADERS, MODEL_HEADERS, NPY_MEDIA_TYPE, QUERY_COLUMNS, DType
+from models_store.wire import DEFAULT_DTYPE, LIMIT_HEADERS, MODEL_HEADERS, NPY_MEDIA_TYPE, QUERY_COLUMNS, DType
 
 from ..encoding import ArrayFormat, Format
 
@@ -133,7 +133,7 @@ MODEL_ERRORS: dict[int | str, dict[str, Any]] = {
 _LIMITS_MEANING = {"max_batch": "most conditions in one /psf/batch, /latent or /decode",
                    "max_grid": "most cells (nx * ny) in one /psf/grid", "max_steps": "most steps of one /interpolate",
                    "max_body_bytes": "largest request body [bytes]"}
-# every array answer, every 413 and GET /models carry them (models_store.protocol.Limits)
+# every array answer, every 413 and GET /models carry them (models_store.wire.Limits)
 LIMIT_HEADERS_DOC = {header: {"description": f"this server's limit: {_LIMITS_MEANING[name]}",
                               "schema": {"type": "string", "pattern": "^[0-9]+$"}}
                      for name, header in LIMIT_HEADERS.items()}

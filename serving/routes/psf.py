@@ -15,8 +15,8 @@ from urllib.parse import unquote_plus
 import numpy as np
 from fastapi import APIRouter, Request, Response
 
-from models_store.protocol import DTYPES, DType
-from models_store.runtime import OnnxModel
+from models_store.engine import OnnxModel
+from models_store.wire import DTYPES, DType
 
 from ..deps import Server, ServerDep, parse_query, query_parameters
 from ..encoding import Format, respond

@@ -26,15 +26,15 @@ from pydantic import BaseModel, Field
 
 from models_store import NAME_PATTERN, ConditionError
 from models_store.conditions import DEFAULT_AZIMUTH, check_condition_matrix
+from models_store.engine import OnnxModel
 from models_store.manifest import GRAPH_ROLES
-from models_store.runtime import OnnxModel
 from models_store.triton import PLATFORM, model_config, split_v2_name, tensor_specs
 
 from ..deps import Server, ServerDep
 from ..encoding import check_finite
 from ..limits import LimitExceeded, Overloaded, check_size
-from ..registry import InvalidReference, ModelNotFound, ModelUnavailable
 from ..v2_codec import HEADER_LENGTH, V2Error, encode_response, parse_request
+from ..versions import InvalidReference, ModelNotFound, ModelUnavailable
 
 health_router = APIRouter(tags=["open inference protocol v2"])
 router = APIRouter(tags=["open inference protocol v2"])

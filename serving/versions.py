@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 
 from models_store import DEFAULT_ALIAS, Store, StoreError, check_name
-from models_store.runtime import OnnxModel, Provider, choose_providers, provider_names
+from models_store.engine import OnnxModel, Provider, choose_providers, provider_names
 
 from .metrics import Metrics
 
