@@ -1,16 +1,14 @@
 """Python client of the PSF server, its in-process twin, and rendering with PSF grids.
 
 ``from clients import PSFClient`` (HTTP, blocking), ``AsyncPSFClient`` (HTTP, asyncio) and
-``LocalPSFModel`` (the ONNX files in this process) share one set of methods: ``psf``, ``psf_batch``,
-``psf_grid``, ``interpolate``, ``latent``, ``decode``, ``models``, ``model``. Their PSFs are
-:class:`PSFArray` s (numpy arrays with ``.meta``), float32 or, when asked with ``dtype="float16"``,
-float16. :class:`PSFSource` is the blocking interface (``PSFClient``, ``LocalPSFModel``) for type hints.
-``render`` blurs an image with a source's PSF grids.
+``LocalPSFModel`` (the ONNX files in this process) share one method table (``clients._methods``):
+``psf``, ``psf_batch``, ``psf_grid``, ``interpolate``, ``latent``, ``decode``, ``models``, ``model``,
+``health``, ``ready``. Their PSFs are :class:`PSFArray` s (numpy arrays with ``.meta``), float32 or,
+when asked with ``dtype="float16"``, float16. :class:`PSFSource` is the blocking table (``PSFClient``,
+``LocalPSFModel``), for type hints; ``render`` blurs an image with a source's PSF grids.
 """
 
-from typing import TYPE_CHECKING
-
-from ._api import Latent, PSFSource
+from ._api import Latent
 from ._arrays import PSFArray, PSFMeta
 from ._async_client import AsyncPSFClient
 from ._client import PSFClient
@@ -28,6 +26,7 @@ from ._exceptions import (
 from ._grid import grid_positions
 from ._http import DEFAULT_BASE_URL, DEFAULT_RETRIES, DEFAULT_TIMEOUT
 from ._local import LocalPSFModel
+from ._methods import AsyncPSFSource, PSFSource
 from ._render import (
     DEFAULT_GRID,
     DEFAULT_RGB_NM,
@@ -47,6 +46,7 @@ __all__ = [
     "DEFAULT_RGB_NM",
     "DEFAULT_TIMEOUT",
     "AsyncPSFClient",
+    "AsyncPSFSource",
     "InvalidRequestError",
     "Latent",
     "LocalPSFModel",
@@ -71,6 +71,3 @@ __all__ = [
     "resample_kernels",
     "srgb_to_linear",
 ]
-
-if TYPE_CHECKING:  # the type checker holds the blocking sources to the interface rendering code accepts
-    _SOURCES: tuple[type[PSFSource], ...] = (PSFClient, LocalPSFModel)

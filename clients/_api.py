@@ -1,10 +1,8 @@
-"""What every PSF source takes and gives: the query keywords, the results, and :class:`PSFSource`.
+"""What every PSF source takes and gives: the query keywords and the results.
 
-:class:`PSFClient`, :class:`AsyncPSFClient` and :class:`LocalPSFModel` each write their methods out
-(the async client's are coroutines), with the keywords typed once here (:class:`Point`,
-:class:`Columns`) and read by :func:`point` / :func:`columns`, so a misspelt keyword is refused the
-same way everywhere. :class:`PSFSource` is the blocking interface rendering code can accept
-(``PSFClient``, ``PSFClient(protocol="v2")`` and ``LocalPSFModel`` satisfy it).
+The method table (``clients._methods``) types its keywords with :class:`Point` and :class:`Columns`
+and reads them with :func:`point` / :func:`columns`, so a misspelt keyword is refused the same way by
+every source.
 
 Positions are ``field`` (fraction of the sensor half-diagonal, 0..1) with ``azimuth`` [deg, 0 = +x,
 counter-clockwise, default 90], or ``x`` and ``y`` (fractions of the half-width / half-height,
@@ -20,13 +18,12 @@ float32 unless ``dtype="float16"`` was asked (half the bytes; error bound in REA
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple, Protocol, TypedDict, Unpack
+from typing import Any, NamedTuple, TypedDict
 
 import numpy as np
 
-from models_store.wire import DEFAULT_DTYPE, QUERY_COLUMNS, DType, check_dtype
+from models_store.wire import QUERY_COLUMNS, DType, check_dtype
 
-from ._arrays import PSFArray
 from ._exceptions import InvalidRequestError
 
 Number = float | int | np.number[Any]
@@ -104,43 +101,3 @@ def dtype_of(dtype: DTypeLike) -> DType:
         return check_dtype(dtype)
     except ValueError as exc:
         raise InvalidRequestError(str(exc)) from None
-
-
-class PSFSource(Protocol):
-    """The blocking methods every PSF source offers (see the module docstring for the keywords)."""
-
-    def psf(self, *, dtype: DTypeLike = DEFAULT_DTYPE, **query: Unpack[Point]) -> PSFArray:
-        """One PSF, [k, k]."""
-        ...
-
-    def psf_batch(self, *, dtype: DTypeLike = DEFAULT_DTYPE, **query: Unpack[Columns]) -> PSFArray:
-        """Many PSFs, [N, k, k], in the order of the columns. HTTP clients split batches over the server's
-        limit into several requests and pin the version of the first answer."""
-        ...
-
-    def psf_grid(self, nx: int, ny: int, *, depth: Number | None = None, wavelength: Number | None = None,
-                 focus: Number | None = None, model: str | None = None, version: Version = None,
-                 dtype: DTypeLike = DEFAULT_DTYPE) -> PSFArray:
-        """PSFs on an ``ny x nx`` grid of sensor tiles, [ny, nx, k, k]: ``grid[j, i]`` is the PSF at the
-        centre of tile (row j, column i), laid out like the image (``models_store.wire.tile_centres``)."""
-        ...
-
-    def latent(self, **query: Unpack[Columns]) -> Latent:
-        """The learned prior of the latent at these conditions: ``Latent(mu, logvar)``, each [N, L]."""
-        ...
-
-    def decode(self, z: Any, **query: Unpack[Columns]) -> PSFArray:
-        """Decode latents ``z`` [N, L] (or [L]) at these conditions into PSFs, float32 [N, k, k]."""
-        ...
-
-    def model(self, name: str, version: Version = None) -> dict[str, Any]:
-        """The full manifest of one model version (trained ranges, lens, evaluation card) as a dict."""
-        ...
-
-    def health(self) -> bool:
-        """True when the source answers at all."""
-        ...
-
-    def ready(self) -> bool:
-        """True when the source can answer PSF queries (a model is loaded)."""
-        ...

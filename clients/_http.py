@@ -41,6 +41,7 @@ class Call:
     # Every route of the PSF server is a pure function of its input (POST is used only because
     # batches do not fit in a URL), so repeating any request is safe. See _retry.py.
     idempotent: bool = True
+    retry: bool = True  # False: sent once, whatever happens (health probes answer now)
 
 
 def _param(value: Any) -> str:
@@ -157,4 +158,4 @@ def model_call(name: str, version: Version) -> Call:
 
 def probe_call(probe: str) -> Call:
     """``health`` (/healthz) or ``ready`` (/readyz)."""
-    return Call("GET", f"/{probe}z", _true)
+    return Call("GET", f"/{probe}z", _true, retry=False)

@@ -7,14 +7,15 @@ the model's manifest (the ``psf_surrogate_manifest`` parameter of ``GET /v2/mode
 validates and resolves each query with :func:`models_store.resolve_conditions`, and the kernels come
 back oriented to their azimuths with :func:`models_store.conditions.orient_psfs`. The same query
 therefore gives the same kernel over either protocol. Requests and answers use the binary tensor
-extension. ``interpolate`` and ``models`` are not offered over v2.
+extension. ``interpolate`` and ``models`` are not offered over v2. Like every backend, its methods
+are plans (``clients._plan``), so the blocking and the async client both speak it.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -29,6 +30,7 @@ from ._api import Latent, Query, Version
 from ._arrays import PSFArray, PSFMeta, with_meta
 from ._exceptions import InvalidRequestError, PSFError
 from ._http import Call
+from ._plan import Plan
 
 # how long the manifest of "the latest version" is trusted before asking again (hot reloads move it)
 LATEST_TTL_S = 5.0
@@ -66,16 +68,16 @@ def _infer_answer(response: httpx.Response) -> tuple[int, dict[str, np.ndarray]]
         raise PSFError(f"the v2 infer answer could not be read: {exc}", status_code=response.status_code) from exc
 
 
-class V2Protocol:
-    """The client's methods as v2 requests, sent through ``send`` (the client's retrying sender)."""
+class V2:
+    """The client's methods as v2 requests; ``model`` is the default model name."""
 
-    def __init__(self, send: Callable[[Call], Any], *, model: str | None = None) -> None:
-        self.send, self.default_model = send, model
+    def __init__(self, *, model: str | None = None) -> None:
+        self.default_model = model
         self._manifests: dict[tuple[str, int | None], tuple[float, Any]] = {}
         self.max_batch: dict[str, int] = {}  # each model's max_batch_size, from its config
 
     # -- the manifest of a version, from its config ---------------------------------------------
-    def manifest(self, model: str | None, version: Any) -> Any:
+    def manifest(self, model: str | None, version: Any) -> Plan[Any]:
         from models_store import Manifest  # light: pydantic + numpy
 
         name = model or self.default_model
@@ -88,7 +90,7 @@ class V2Protocol:
         if cached is not None and (number is not None or time.monotonic() - cached[0] < LATEST_TTL_S):
             return cached[1]
         path = f"/v2/models/{quote(name + '-psf', safe='')}" + (f"/versions/{number}" if number else "") + "/config"
-        config = self.send(Call("GET", path, lambda r: r.json()))
+        config = yield Call("GET", path, lambda r: r.json())
         try:
             manifest = Manifest.model_validate_json(config["parameters"][MANIFEST_PARAMETER]["string_value"])
         except (KeyError, TypeError, ValueError) as exc:
@@ -108,67 +110,82 @@ class V2Protocol:
                                       "number or leave it out (v2 servers know no aliases)")
         return int(version)
 
-    def infer(self, manifest: Any, role: str, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+    @staticmethod
+    def infer_call(manifest: Any, role: str, inputs: dict[str, np.ndarray]) -> Call:
         outputs = manifest.graphs[role].outputs
         body, headers = _infer_body(inputs, outputs)
         path = f"/v2/models/{quote(manifest.name + '-' + role, safe='')}/versions/{manifest.version}/infer"
-        _, answer = self.send(Call("POST", path, _infer_answer, content=body, headers=headers))
-        return [answer[n] for n in outputs]
+        return Call("POST", path, lambda r: [_infer_answer(r)[1][n] for n in outputs], content=body,
+                    headers=headers)
 
-    # -- the client's methods (PSFClient calls them when protocol="v2") -------------------------
-    def probe(self, which: str) -> bool:
-        """``live`` or ``ready``."""
-        return self.send(Call("GET", f"/v2/health/{which}", lambda r: True))
+    # -- the methods (clients._methods.Transport) -----------------------------------------------
+    def probe(self, which: str) -> Plan[bool]:
+        """``health`` (/v2/health/live) or ``ready`` (/v2/health/ready): answered now, False on any error."""
+        try:
+            return (yield Call("GET", f"/v2/health/{'live' if which == 'health' else which}", lambda r: True,
+                               retry=False))
+        except PSFError:
+            return False
 
-    def model(self, name: str, version: Version) -> dict[str, Any]:
-        return self.manifest(name, version).model_dump(mode="json")
+    def model(self, name: str, version: Version) -> Plan[dict[str, Any]]:
+        return (yield from self.manifest(name, version)).model_dump(mode="json")
 
-    def psf(self, q: Query, dtype: DType) -> PSFArray:
-        manifest, meta = self._target(q.model, q.version)
-        return with_meta(self._kernels(manifest, q.conditions)[0], meta, dtype)
+    def models(self) -> Plan[list[dict[str, Any]]]:
+        raise _psf_api_only("models")
 
-    def psf_batch(self, q: Query, dtype: DType) -> PSFArray:
-        manifest, meta = self._target(q.model, q.version)
-        return with_meta(self._kernels(manifest, q.conditions), meta, dtype)
+    def interpolate(self, start: Mapping[str, Any], end: Mapping[str, Any], steps: int, method: str,
+                    model: str | None, version: Version) -> Plan[PSFArray]:
+        raise _psf_api_only("interpolate")
+
+    def psf(self, q: Query, dtype: DType) -> Plan[PSFArray]:
+        manifest, meta = yield from self._target(q.model, q.version)
+        return with_meta((yield from self._kernels(manifest, q.conditions))[0], meta, dtype)
+
+    def psf_batch(self, q: Query, dtype: DType) -> Plan[PSFArray]:
+        manifest, meta = yield from self._target(q.model, q.version)
+        return with_meta((yield from self._kernels(manifest, q.conditions)), meta, dtype)
 
     def psf_grid(self, nx: int, ny: int, physical: dict[str, Any], model: str | None, version: Version,
-                 dtype: DType) -> PSFArray:
+                 dtype: DType) -> Plan[PSFArray]:
         from models_store.conditions import sensor_grid
 
-        manifest, meta = self._target(model, version)
+        manifest, meta = yield from self._target(model, version)
         x, y = self._checked(lambda: sensor_grid(nx, ny))
-        psfs = self._kernels(manifest, {**physical, "x": x, "y": y})
+        psfs = yield from self._kernels(manifest, {**physical, "x": x, "y": y})
         return with_meta(psfs.reshape(ny, nx, *psfs.shape[1:]), meta, dtype)
 
-    def latent(self, q: Query) -> Latent:
-        manifest, meta = self._target(q.model, q.version)
+    def latent(self, q: Query) -> Plan[Latent]:
+        manifest, meta = yield from self._target(q.model, q.version)
         condition, _ = self._checked(lambda: self._resolve(manifest, q.conditions))
-        mu, logvar = self.infer(manifest, "prior", {"condition": condition})
+        mu, logvar = yield self.infer_call(manifest, "prior", {"condition": condition})
         return Latent(with_meta(mu, meta), with_meta(logvar, meta))
 
-    def decode(self, z: Any, q: Query) -> PSFArray:
-        manifest, meta = self._target(q.model, q.version)
+    def decode(self, z: Any, q: Query) -> Plan[PSFArray]:
+        manifest, meta = yield from self._target(q.model, q.version)
         condition, azimuth = self._checked(lambda: self._resolve(manifest, q.conditions))
         z = np.atleast_2d(np.asarray(z, dtype=np.float32))
         n = max(len(z), len(condition))
         if len(z) not in (1, n) or len(condition) not in (1, n):
             raise InvalidRequestError(f"z has {len(z)} rows: must have 1 or {n} like the condition columns")
         condition, azimuth = np.broadcast_to(condition, (n, condition.shape[1])), np.broadcast_to(azimuth, (n,))
-        psfs = self.infer(manifest, "decoder", {"z": np.broadcast_to(z, (n, z.shape[1])), "condition": condition})[0]
+        inputs = {"z": np.broadcast_to(z, (n, z.shape[1])), "condition": condition}
+        psfs = (yield self.infer_call(manifest, "decoder", inputs))[0]
         return with_meta(self._orient(manifest, psfs, azimuth), meta)
 
-    def _target(self, model: str | None, version: Version) -> tuple[Any, PSFMeta]:
-        manifest = self.manifest(model, version)
+    # -- helpers ----------------------------------------------------------------------------------
+    def _target(self, model: str | None, version: Version) -> Plan[tuple[Any, PSFMeta]]:
+        manifest = yield from self.manifest(model, version)
         return manifest, PSFMeta(model=manifest.name, version=manifest.version, kernel_size=manifest.kernel_size,
                                  pixel_pitch_um=manifest.lens.pixel_pitch_um)
 
-    def _kernels(self, manifest: Any, conditions: dict[str, Any]) -> np.ndarray:
+    def _kernels(self, manifest: Any, conditions: dict[str, Any]) -> Plan[np.ndarray]:
         """PSFs of a query through the PSF graph, oriented to their azimuths, split over the server's limit."""
         condition, azimuth = self._checked(lambda: self._resolve(manifest, conditions))
         step = self.max_batch.get(manifest.name, 1024)
-        psfs = np.concatenate([self.infer(manifest, "psf", {"condition": condition[i:i + step]})[0]
-                               for i in range(0, len(condition), step)])
-        return self._orient(manifest, psfs, azimuth)
+        parts = []
+        for i in range(0, len(condition), step):
+            parts.append((yield self.infer_call(manifest, "psf", {"condition": condition[i:i + step]}))[0])
+        return self._orient(manifest, np.concatenate(parts), azimuth)
 
     @staticmethod
     def _resolve(manifest: Any, query: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -189,3 +206,7 @@ class V2Protocol:
             return call()
         except ValueError as exc:  # ConditionError
             raise InvalidRequestError(str(exc), status_code=422) from exc
+
+
+def _psf_api_only(method: str) -> PSFError:
+    return PSFError(f"{method} is not offered over protocol='v2'; use the PSF server's own API")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 import pytest
 
-from clients import InvalidRequestError, PSFClient, PSFError, render
+from clients import AsyncPSFClient, InvalidRequestError, PSFClient, PSFError, render
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +38,21 @@ def test_latents_decode_and_the_manifest_match(both):
                           v2.decode(z, field=[0.1, 0.8], azimuth=250.0, depth=5.0, wavelength=550.0))
     assert v2.model("ci")["kernel_size"] == psf_api.model("ci")["kernel_size"] == 16
     assert v2.health() and v2.ready()
+
+
+def test_the_async_client_speaks_v2_too(both, server_url):
+    psf_api, _ = both
+    columns = {"field": [0.2, 0.9], "azimuth": [40.0, 220.0], "depth": 6.0, "wavelength": 520.0}
+
+    async def main():
+        async with AsyncPSFClient(server_url, protocol="v2", model="ci") as v2:
+            single = await asyncio.gather(*(v2.psf(field=f, azimuth=a, depth=6.0, wavelength=520.0)
+                                            for f, a in zip(columns["field"], columns["azimuth"])))
+            return single, await v2.psf_batch(**columns), await v2.health()
+
+    single, batch, healthy = asyncio.run(main())
+    expected = psf_api.psf_batch(**columns)
+    assert np.array_equal(np.stack(single), expected) and np.array_equal(batch, expected) and healthy
 
 
 def test_rendering_code_runs_unchanged_on_either_protocol(both):
