@@ -22,12 +22,14 @@ import tempfile
 import time
 from pathlib import Path
 
-CANDIDATES = {  # network keys of each candidate, beside the lens config's (all take hidden and depth)
-    "mlp_basis": {"hidden": 256, "depth": 3},
-    "conv_transpose": {"hidden": 256, "depth": 2, "channels": 64},  # start: from the kernel size
-    "pixel_shuffle": {"hidden": 256, "depth": 3, "rank": 128, "channels": 8, "factor": 4},
-    "separable": {"hidden": 256, "depth": 3, "rank": 16},
-}
+
+def candidates() -> list[str]:
+    """Every registered network; each runs at its own defaults (training/networks/args.py), conv_transpose
+    with its start from the kernel size."""
+    from training.registry import NETWORKS
+
+    return NETWORKS.names()
+
 BATCH = 256  # onnxruntime batch of the throughput figure
 TRAIN_BATCH = 64
 
@@ -44,7 +46,7 @@ def candidate_config(config: str, name: str, ks: int):
     """The lens config at kernel ``ks`` with its network section replaced (not merged) by the candidate's."""
     from training.config import NetworkConfig, load_config
 
-    keys = dict(CANDIDATES[name])
+    keys: dict[str, int] = {}
     if name == "conv_transpose":
         keys["start"] = conv_transpose_start(ks)
     cfg = load_config(config, [f"data.kernel_size={ks}"])
@@ -201,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.decoders", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", default="cooke,phone,doublet,synthetic128")
-    parser.add_argument("--candidates", default=",".join(CANDIDATES))
+    parser.add_argument("--candidates", default=",".join(candidates()))
     parser.add_argument("--seconds", type=float, default=45.0, help="CPU seconds of fit per candidate (default 45)")
     parser.add_argument("--fit-threads", type=int, default=1, help="torch threads while fitting (default 1)")
     parser.add_argument("--samples", type=int, default=256, help="training PSFs per case (default 256)")
@@ -214,9 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("bench_out"))
     args = parser.parse_args(argv)
     args.candidates = args.candidates.split(",")
-    unknown = sorted(set(args.candidates) - set(CANDIDATES))
+    unknown = sorted(set(args.candidates) - set(candidates()))
     if unknown:
-        parser.error(f"--candidates: unknown {', '.join(unknown)}; allowed: {', '.join(CANDIDATES)}")
+        parser.error(f"--candidates: unknown {', '.join(unknown)}; allowed: {', '.join(candidates())}")
     import torch
 
     torch.set_num_threads(args.threads)

@@ -65,7 +65,7 @@ class KernelSizing(_Strict):
     energy_kept_mean: float = Field(ge=0, le=1)
     energy_dropped_max: float = Field(ge=0, le=1, description="1 - energy_kept_min: what the kernel clips at worst")
     worst_condition: str = Field(description="the probed condition that keeps the least")
-    allow_clipping: bool = Field(description="true when clipping beyond 0.5 % was accepted explicitly")
+    allow_clipping: bool = Field(description="an explicit kernel clipping past 1 - MIN_ENERGY_KEPT was accepted")
     spp: int = Field(description="rays per training PSF")
     reference_window: int = Field(description="window [px] the evaluation reference was traced on")
     expected_noise: dict[str, float] = Field(default_factory=dict,
@@ -82,6 +82,11 @@ class TrainingSummary(_Strict):
     processes: int = Field(default=1, ge=1, description="training processes (the data-parallel world size)")
 
 
+# The served kernel's contract (training's config and sizing read these too).
+KERNEL_SIZE_MIN, KERNEL_SIZE_MAX = 8, 256  # [px], k of the k x k kernels
+MIN_ENERGY_KEPT = 0.995  # at least this much of every PSF inside the served kernel (data.kernel_size: auto)
+
+
 class Manifest(_Strict):
     schema_version: int = SCHEMA_VERSION
     name: str
@@ -89,7 +94,7 @@ class Manifest(_Strict):
     created: datetime
     lens: LensInfo
     conditions: list[ConditionSpec]
-    kernel_size: int = Field(ge=3)
+    kernel_size: int = Field(ge=KERNEL_SIZE_MIN, le=KERNEL_SIZE_MAX)
     sizing: KernelSizing | None = Field(default=None, description="how kernel_size was chosen from the lens")
     latent_size: int = Field(ge=1)
     symmetry: Literal["rotational", "mirror", "none"] = Field(

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from training.conditioning import ConditionFeatures
-from training.models.cvae import CVAE, CVAEArgs, kl_divergence, relative_l1
+from training.models.cvae import CVAE, CVAEArgs, kl_divergence
+from training.psf_metrics import rel_l1
 
 COLUMNS = [("field", 0.0, 1.0), ("depth", 2.0, 100.0), ("wavelength", 450.0, 650.0)]
 ARGS = CVAEArgs(kernel_size=16, latent_size=4, conditions=COLUMNS, network="mlp_basis",
@@ -53,13 +54,13 @@ def test_kl_is_zero_for_equal_and_positive_for_different_gaussians():
     torch.testing.assert_close(kl_divergence(mu, lv, torch.zeros_like(mu), torch.zeros_like(lv)), expected)
 
 
-def test_relative_l1():
+def test_rel_l1():
     ref = torch.zeros(1, 4, 4)
     ref[0, 1, 1] = 1.0
     pred = torch.zeros(1, 4, 4)
     pred[0, 2, 2] = 1.0
-    assert relative_l1(pred, ref).item() == pytest.approx(2.0)
-    assert relative_l1(ref, ref).item() == 0.0
+    assert rel_l1(pred, ref).item() == pytest.approx(2.0)
+    assert rel_l1(ref, ref).item() == 0.0
 
 
 def test_loss_terms_are_finite_and_backprop():

@@ -127,7 +127,7 @@ def test_a_run_folder_rebuilds_the_model_type_it_recorded(tmp_path):
         load_torch(tmp_path)
 
 
-@pytest.mark.parametrize("network", ["mlp_basis", "conv_transpose", "pixel_shuffle", "separable"])
+@pytest.mark.parametrize("network", NETWORKS.names())
 def test_every_network_exports_the_same_four_graphs(tmp_path, network):
     cfg = load_config(CI, [f"network={{type: {network}, hidden: 32}}"])
     model = build_model(cfg)

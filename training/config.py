@@ -15,6 +15,8 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from pydantic import BaseModel, ConfigDict, Field, FilePath, ValidationError, field_validator, model_validator
 
+from models_store.manifest import KERNEL_SIZE_MAX, KERNEL_SIZE_MIN, MIN_ENERGY_KEPT
+
 from .loss_spec import parse_loss
 from .prescription import check_lens_file
 from .registry import DATASETS, MODELS, NETWORKS, Registry, UnknownNameError
@@ -123,11 +125,11 @@ AUTO_TRAINING_SPP = 2048
 class DataConfig(_Section):
     type: str = Field(default="online", description="online (trace on first use) | bank (trace once, reuse) | "
                       "another entry of training/datasets/args.py")
-    kernel_size: Annotated[int, Field(ge=8, le=256)] | Literal["auto"] = Field(
-        default="auto", description="PSF kernel [px]; auto: the smallest that holds >= 99.5 % of the energy at "
-        "every probed condition, with a margin (python -m training.lens inspect shows the probe)")
+    kernel_size: Annotated[int, Field(ge=KERNEL_SIZE_MIN, le=KERNEL_SIZE_MAX)] | Literal["auto"] = Field(
+        default="auto", description=f"PSF kernel [px]; auto: the smallest that holds >= {MIN_ENERGY_KEPT:.1%} of the "
+        "energy at every probed condition, with a margin (python -m training.lens inspect shows the probe)")
     allow_clipping: bool = Field(default=False, description="accept an explicit kernel_size that drops more than "
-                                 "0.5 % of some PSF's energy; the loss is recorded in the manifest")
+                                 f"{1 - MIN_ENERGY_KEPT:.1%} of some PSF's energy; the loss goes in the manifest")
     spp: Annotated[int, Field(ge=64)] | Literal["auto"] = Field(
         default="auto", description=f"rays per training PSF; auto: {AUTO_TRAINING_SPP} (or enough for ray_noise, "
         "when set)")

@@ -19,31 +19,17 @@ import torch
 from models_store import GraphSpec
 
 from .config import RunConfig
-from .models.cvae import CVAE, PSFGraph
+from .models.base import SurrogateModel
 
 
 class ExportError(RuntimeError):
     """ONNX export or the onnxruntime-vs-torch parity check failed; nothing is published."""
 
 
-def _graphs(model: CVAE, ks: int, latent: int, n: int = 2):
-    mid = [0.5 * (lo + hi) for _, lo, hi in model.args.conditions]
-    cond = torch.tensor([mid] * n, dtype=torch.float32)
-    psf = torch.full((n, ks, ks), 1.0 / ks**2)
-    z = torch.zeros((n, latent))
-    return {
-        "psf": (PSFGraph(model), (cond,), ["condition"], ["psf"]),
-        "prior": (model.prior, (cond,), ["condition"], ["mu", "logvar"]),
-        "decoder": (model.decoder, (z, cond), ["z", "condition"], ["psf"]),
-        "encoder": (model.encoder, (psf, cond), ["psf", "condition"], ["mu", "logvar"]),
-    }
-
-
-def export_onnx(model: CVAE, out_dir: Path, opset: int) -> dict[str, GraphSpec]:
+def export_onnx(model: SurrogateModel, out_dir: Path, opset: int) -> dict[str, GraphSpec]:
     model = model.eval().cpu()
     specs: dict[str, GraphSpec] = {}
-    args = model.args
-    for role, (module, example, inputs, outputs) in _graphs(model, args.kernel_size, args.latent_size).items():
+    for role, (module, example, inputs, outputs) in model.export_graphs().items():
         path = out_dir / f"{role}.onnx"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the exporter's deprecation chatter is not actionable here
@@ -69,7 +55,7 @@ def psf_tolerance(cfg: RunConfig, model_error: float | None) -> float:
 
 
 @torch.no_grad()
-def check_parity(model: CVAE, out_dir: Path, specs: dict[str, GraphSpec], cfg: RunConfig,
+def check_parity(model: SurrogateModel, out_dir: Path, specs: dict[str, GraphSpec], cfg: RunConfig,
                  model_error: float | None = None, enforce: bool = True) -> dict[str, float]:
     """For every graph output: the largest relative L1 between onnxruntime's and torch's PSFs, or for
     latents the largest |difference| relative to their scale. ``model_error`` is the model's whole-PSF

@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 
 from .config import ConfigError, LossConfig, RunConfig
 from .distributed import rank_share
-from .models.cvae import CVAE
+from .models.base import SurrogateModel
 from .schedules import lr_lambda
 
 
@@ -48,8 +48,8 @@ def total_loss(terms: dict[str, torch.Tensor], loss_cfg: LossConfig) -> torch.Te
             + loss_cfg.kl_weight * kl + loss_cfg.interp_weight * terms["interp"])
 
 
-def train(cfg: RunConfig, model: CVAE, dataset, run_dir: Path, accelerator: Accelerator, *,
-          resume_from: Path | None = None, validate: Callable[[CVAE, int], dict] | None = None,
+def train(cfg: RunConfig, model: SurrogateModel, dataset, run_dir: Path, accelerator: Accelerator, *,
+          resume_from: Path | None = None, validate: Callable[[SurrogateModel, int], dict] | None = None,
           fit_started: float | None = None) -> dict:
     """Fit ``model``; ``fit_started`` (a perf_counter time) is when the whole command began, so the log's
     ``fit_elapsed_s`` counts the probe and the tracing too (time-to-accuracy curves read it)."""

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from models_store import Store, rotate_psfs
 
-from .models.cvae import CVAE
+from .models.base import SurrogateModel
 from .registry import MODELS
 
 
@@ -28,7 +28,7 @@ class Predictor(Protocol):
 
 
 class TorchPredictor:
-    def __init__(self, model: CVAE, name: str = "torch") -> None:
+    def __init__(self, model: SurrogateModel, name: str = "torch") -> None:
         self.model, self.name = model.eval().cpu(), name
         self.kernel_size = model.args.kernel_size
         self.condition_names = [c[0] for c in model.args.conditions]
@@ -83,7 +83,7 @@ def evaluation_columns(condition_names: list[str]) -> list[str]:
     return names if "azimuth" in names else [*names, "azimuth"]
 
 
-def load_torch(path: Path) -> CVAE:
+def load_torch(path: Path) -> SurrogateModel:
     """A run folder (model.safetensors + model_args.json) or an accelerate checkpoint folder of a run."""
     path = Path(path)
     args_file = path / "model_args.json"

@@ -23,13 +23,15 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from models_store.manifest import KERNEL_SIZE_MAX, MIN_ENERGY_KEPT
+
 from .config import ConditionsConfig
 from .raytrace import LensTracer
 
 # Kernel sizes `data.kernel_size: auto` chooses from (even, so a centred crop of a bigger even window
 # lands on the same pixel grid).
-SUPPORTED_KERNELS = (16, 24, 32, 40, 48, 64, 80, 96, 128, 160, 192, 256)
-MIN_ENERGY_KEPT = 0.995  # the contract: at least this much of every PSF inside the served kernel
+SUPPORTED_KERNELS = (16, 24, 32, 40, 48, 64, 80, 96, 128, 160, 192, KERNEL_SIZE_MAX)
+WINDOW_KEEP = 0.9999     # a whole-PSF reference window holds this much of every probed PSF
 KERNEL_MARGIN = 1.15     # the probe is coarse: auto sizing asks this much more half-width than it saw
 ROTATIONS_DEG = (0.0, 15.0, 30.0, 45.0, 60.0, 75.0)
 
@@ -160,7 +162,7 @@ class LensProbe:
         """The plain (no margin) even kernel that keeps ``keep`` everywhere."""
         return kernel_for_half_width(max(_kernel_half_width(dx, dy, keep) for dx, dy in self.offsets))
 
-    def window(self, keep: float = 0.9999) -> int:
+    def window(self, keep: float = WINDOW_KEEP) -> int:
         """Even window [px] that holds ``keep`` of the energy at every point (with the margin):
         what a whole-PSF reference is traced on."""
         h = max(_kernel_half_width(dx, dy, keep) for dx, dy in self.offsets) * KERNEL_MARGIN

@@ -6,12 +6,14 @@ them over field x depth.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 
-def rel_l1(pred: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    """sum|p - r| / sum r."""
-    return np.abs(pred - ref).sum(axis=(-2, -1)) / ref.sum(axis=(-2, -1))
+def rel_l1(pred: Any, ref: Any) -> Any:
+    """sum|p - r| / sum r per PSF: numpy arrays or torch tensors (the training loss logs it too)."""
+    return abs(pred - ref).sum(axis=(-2, -1)) / ref.sum(axis=(-2, -1))
 
 
 def centroid(psf: np.ndarray) -> np.ndarray:

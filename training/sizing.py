@@ -22,6 +22,7 @@ from .probe import (
     KERNEL_MARGIN,
     MIN_ENERGY_KEPT,
     SUPPORTED_KERNELS,
+    WINDOW_KEEP,
     LensProbe,
     ProbePoint,
     probe_grid,
@@ -31,7 +32,6 @@ from .probe import (
 from .raytrace import LensTracer
 
 PROBE_CACHE = Path(".cache") / "probes"
-WINDOW_KEEP = 0.9999     # a whole-PSF reference window holds this much of every probed PSF
 MAX_WINDOW = 512
 
 
@@ -102,7 +102,7 @@ def probe_for(cfg: RunConfig, tracer: LensTracer, cache_dir: Path | None = PROBE
 
 def resolve(cfg: RunConfig, probe: LensProbe) -> tuple[RunConfig, Sizing]:
     """``cfg`` with every ``auto`` replaced by a number, and the report of how. Raises ConfigError
-    for an explicit kernel that drops more than 0.5 % somewhere without ``data.allow_clipping``."""
+    for an explicit kernel that drops more than 1 - MIN_ENERGY_KEPT somewhere without ``data.allow_clipping``."""
     d, v, e = cfg.data, cfg.validation, cfg.evaluation
     reasons: list[str] = []
     if d.kernel_size == "auto":

@@ -15,9 +15,13 @@ from torch import nn
 from ..conditioning import ConditionFeatures, mlp
 from ..config import ConfigError
 from ..losses import ReconLoss
+from ..psf_metrics import rel_l1
 from ..registry import NETWORKS
 from ..steering import Steer
 from .args import CVAEConfig
+from .base import ExportGraph
+
+_NEW = CVAEConfig.model_fields  # the config's defaults are the record's (model.* keys: args.py)
 
 
 @dataclass(frozen=True)
@@ -29,11 +33,11 @@ class CVAEArgs:
     conditions: list[tuple[str, float, float]]
     network: str = "mlp_basis"
     network_args: dict = field(default_factory=dict)
-    hidden: int = 128  # encoder and prior MLPs
+    hidden: int = _NEW["hidden"].default  # encoder and prior MLPs
     # The encoder first averages the PSF over pool x pool cells, so its size stops growing with k^2
     # (encoder_pool(k) for new models; 1 = the full-resolution encoder older runs were saved with).
     encoder_pool: int = 1
-    steer: bool = False    # the decoder turns a meridian-frame log-PSF to the azimuth (training/steering.py)
+    steer: bool = _NEW["steer"].default  # the decoder turns a meridian-frame log-PSF to the azimuth (steering.py)
     supersample: int = 1   # a steered decoder's finer grid (cells per pixel a side)
 
     def to_dict(self) -> dict:
@@ -160,6 +164,18 @@ class CVAE(nn.Module):
     def from_record(cls, record: dict) -> CVAE:
         return cls(CVAEArgs.from_dict(record["args"]), recon=record.get("recon", "1*L1"))
 
+    def export_graphs(self, n: int = 2) -> dict[str, ExportGraph]:
+        """The four graphs by role (models_store.GRAPH_ROLES), with example inputs of ``n`` rows."""
+        ks, latent = self.args.kernel_size, self.args.latent_size
+        cond = torch.tensor([[0.5 * (lo + hi) for _, lo, hi in self.args.conditions]] * n, dtype=torch.float32)
+        psf, z = torch.full((n, ks, ks), 1.0 / ks**2), torch.zeros((n, latent))
+        return {
+            "psf": ExportGraph(PSFGraph(self), (cond,), ["condition"], ["psf"]),
+            "prior": ExportGraph(self.prior, (cond,), ["condition"], ["mu", "logvar"]),
+            "decoder": ExportGraph(self.decoder, (z, cond), ["z", "condition"], ["psf"]),
+            "encoder": ExportGraph(self.encoder, (psf, cond), ["psf", "condition"], ["mu", "logvar"]),
+        }
+
     def predict(self, condition: torch.Tensor) -> torch.Tensor:
         """The served path: decode the prior mean (deterministic)."""
         mu, _ = self.prior(condition)
@@ -180,7 +196,7 @@ class CVAE(nn.Module):
         return {
             "recon": self.recon(self.decoder.log_prob(z, condition), psf),
             "recon_prior": self.recon(log_prior, psf),
-            "l1_prior": relative_l1(log_prior.detach().exp(), psf).mean(),
+            "l1_prior": rel_l1(log_prior.detach().exp(), psf).mean(),
             "kl_per_dim": kl_divergence(mu_q, logvar_q, mu_p, logvar_p).mean(dim=0),
             "interp": ((mu_mid - 0.5 * (mu_p + mu_b)) ** 2).sum(dim=1).mean(),
         }
@@ -201,8 +217,3 @@ class PSFGraph(nn.Module):
 def kl_divergence(mu_q, logvar_q, mu_p, logvar_p) -> torch.Tensor:
     """KL(N(mu_q, var_q) || N(mu_p, var_p)) per latent dimension, shape [N, L]."""
     return 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p) ** 2) / logvar_p.exp() - 1.0)
-
-
-def relative_l1(pred: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-    """sum|p - r| / sum r per PSF, shape [N]."""
-    return (pred - ref).abs().sum(dim=(-2, -1)) / ref.sum(dim=(-2, -1)).clamp_min(1e-12)
