@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 CONFIG ?= configs/quickstart.yml
 
-.PHONY: serve test lint venv-serve venv-dev container-base clean
+.PHONY: serve test test-fast lint venv-serve venv-dev container-base clean
 
 $(PY):
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 12), f"Python 3.12 is required, found {sys.version.split()[0]} (pyenv: .python-version selects 3.12)"'
@@ -44,6 +44,10 @@ lint: venv-dev
 ## make test: set up (the venv, podman and the container base), lint, and run the whole test suite
 test: venv-dev container-base lint
 	$(PY) -m pytest -q
+
+## make test-fast: the fast tier while you work (about a minute): no fit, server process, training run or container
+test-fast: venv-dev
+	$(PY) -m pytest -q -m "not slow"
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -3,7 +3,7 @@ import pytest
 
 from models_store import ConditionError, Manifest, resolve_conditions, rotate_psfs
 from models_store.conditions import fold_azimuth, mirror_psfs
-from tests.test_store import manifest_fields
+from tests.manifests import manifest_fields
 
 
 @pytest.fixture

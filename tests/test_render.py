@@ -197,6 +197,7 @@ print(kernels.shape[-1], before * 1024, resource.getrusage(resource.RUSAGE_SELF)
 """
 
 
+@pytest.mark.slow  # 5-20 s: a full-size image
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
 def test_big_kernels_render_a_full_size_image_in_bounded_memory(backend: str) -> None:
     """2400 x 1800 RGB through a 16 x 12 grid of 32 px kernels resampled onto pixels 4x finer (137 px)."""

@@ -15,14 +15,14 @@ import pytest
 
 from models_store import PublishError, Store
 from tests.conftest import ROOT
-from tests.test_store import manifest_fields
+from tests.manifests import manifest_fields
 
 # A publisher that kills itself with SIGKILL at the N-th call of one step of Store.publish.
 CHILD = r"""
 import os, signal, sys
 from pathlib import Path
 from models_store import store as st
-from tests.test_store import manifest_fields
+from tests.manifests import manifest_fields
 
 root, src, step, nth = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 calls = 0
