@@ -46,6 +46,9 @@ from .serving_bench import (
 )
 
 GRID = (16, 12)
+# issue 21: GET /psf p50 by kernel size [ms] (distinct queries), batch 256 over HTTP against in-process
+GET_P50_MS = {128: 1.5, 192: 2.5}
+BATCH_RATIO = 0.6
 
 
 def speed_fixture(ks: int, root: Path) -> Path:
@@ -105,7 +108,8 @@ def measure(store_dir: Path, args: argparse.Namespace, log_dir: Path) -> dict[st
     return {"model": f"{name}@{manifest.version}", "store": str(store_dir), "kernel_size": manifest.kernel_size,
             "psf_kib": manifest.kernel_size**2 * 4 / 1024, "ort_threads": threads, "get_psf": get,
             "post_psf_batch_256": batch, "psf_grid_16x12": grid,
-            "get_p50_met": get["p50_ms"] <= TARGETS["get_p50_ms"], "batch_ratio_met": batch["ratio"] >= 0.5}
+            "get_p50_met": get["p50_ms"] <= GET_P50_MS.get(manifest.kernel_size, TARGETS["get_p50_ms"]),
+            "batch_ratio_met": batch["ratio"] >= BATCH_RATIO}
 
 
 def report(rows: list[dict[str, Any]]) -> None:
@@ -116,8 +120,8 @@ def report(rows: list[dict[str, Any]]) -> None:
         print(f"{r['kernel_size']:>4} {r['model']:<26} {g['p50_ms']:>7.3f} / {g['p99_ms']:<6.3f} "
               f"{b['http_psf_per_s']:>14,.0f} / {b['in_process_psf_per_s']:<13,.0f} {b['ratio']:>6.2f} "
               f"{grid['http_ms']:>13.1f} / {grid['in_process_ms']:<12.1f}")
-    print(f"targets: GET /psf p50 <= {TARGETS['get_p50_ms']} ms at ks 128; POST /psf/batch 256 over HTTP >= "
-          f"{TARGETS['batch_ratio']}x in-process")
+    print("targets: GET /psf p50 " + ", ".join(f"<= {ms} ms at ks {ks}" for ks, ms in GET_P50_MS.items())
+          + f"; POST /psf/batch 256 over HTTP >= {BATCH_RATIO}x in-process at every size")
 
 
 def main(argv: list[str] | None = None) -> int:

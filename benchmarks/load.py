@@ -1,21 +1,27 @@
 """Load benchmark: the real server under 200 connections, on loopback, bounded in time and count.
 
-    python -m benchmarks.load --store DIR [--model NAME] [--connections 200] [--seconds 15] [--rounds 2]
+    python -m benchmarks.load --store DIR [--model NAME] [--connections 200] [--seconds 10] [--rounds 3]
                               [--out DIR] [--quick]
 
-Starts ``python -m serving`` on 127.0.0.1 (its default settings, so the access log is on) and measures:
+Starts ``python -m serving`` on 127.0.0.1 at its defaults (access log on), and beside it the same
+server with one setting changed (``VARIANTS``: answer cache off, the uvloop event loop, access log
+off), and measures:
 
-1. ``wrk`` (when installed): distinct ``GET /psf`` queries at N connections, req/s, p50 / p99 and
-   non-2xx answers and the server's CPU time per request, with the access log on and off in rounds
-   taken in turn; the log's cost is one minus the median of the rounds' on / off req/s ratios, and
-   the median extra CPU per request (steadier on a shared machine);
-2. locust (headless, ``benchmarks/locustfile.py``): the request mix (single, batch 64, grid 8 x 6,
+1. ``wrk`` (when installed; ``benchmarks/wrk.py``): ``GET /psf`` at N connections, in rounds where
+   every server takes its turn: distinct queries (never asked before, so the cache never answers and
+   churns once full) on every server, and ``wrk.REPEATED`` queries asked again and again with the cache
+   on and off. Per round: req/s, latency p50 / p90 / p99 / p99.9 / max and errors as wrk saw them,
+   and from the server's /metrics what happened inside it (requests over 50 ms in the app, the event
+   loop's lag, garbage-collector pauses, computations, cache hits and misses); then the medians;
+2. the answer cache alone, filled past its bound by distinct answers: the time of a put (with its
+   evictions) and of a get;
+3. locust (headless, ``benchmarks/locustfile.py``): the request mix (single, batch 64, grid 8 x 6,
    interpolate 8) at N users: req/s and p50 / p99 per route, answers by status, every 200 checked
    to be a valid PSF array and every 503 to carry Retry-After;
-3. ``AsyncPSFClient`` with N concurrent ``psf()`` calls: PSFs/s against wrk's req/s of step 1 (and
+4. ``AsyncPSFClient`` with N concurrent ``psf()`` calls: PSFs/s against wrk's req/s of step 1 (and
    with ``coalesce=False``), and its answers against the in-process model.
 
-``--quick`` (the test suite's smoke run, under 20 s): only step 2, a few seconds, with a small
+``--quick`` (the test suite's smoke run, under 20 s): only step 3, a few seconds, with a small
 admission queue so that deliberate 503s are part of what is checked. Writes ``load.json`` to ``--out``
 and prints a table.
 """
@@ -26,7 +32,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -39,11 +44,14 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks import wrk
 from benchmarks.serving_bench import ROOT, random_conditions, start_server, stop_server
 from models_store import Store
 from models_store.engine import OnnxModel
+from serving.cache import AnswerCache
+from serving.settings import Settings
 
-TARGETS = {"errors_other_than_503": 0, "get_p99_ms": 50.0, "access_log_cost": 0.10, "client_vs_wrk": 0.5}
+TARGETS = {"errors_other_than_503": 0, "get_p99_ms": 50.0, "worst_p99_ms": 100.0, "client_vs_wrk": 0.5}
 _WRK_LUA = """
 local q, i = {queries}, 0
 request = function()
@@ -51,45 +59,6 @@ request = function()
   return wrk.format("GET", q[(i + {offset}) % #q + 1])
 end
 """
-
-
-# -- wrk ------------------------------------------------------------------------------------------
-def _ms(text: str) -> float:
-    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
-    return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
-
-
-def _cpu_s(pid: int) -> float:
-    import psutil
-
-    times = psutil.Process(pid).cpu_times()
-    return times.user + times.system
-
-
-def wrk(port: int, pid: int, targets: list[str], connections: int, seconds: float, workdir: Path,
-        offset: int) -> dict:
-    """One wrk run; also the server's CPU time per answered request, which, unlike req/s, does not
-    move with what the neighbours on a shared machine are doing."""
-    script = workdir / "queries.lua"
-    script.write_text(_WRK_LUA.format(queries="{" + ",".join(json.dumps(t) for t in targets) + "}",
-                                      offset=offset))
-    threads = max(1, min(2, os.cpu_count() or 1))
-    cpu = _cpu_s(pid)
-    proc = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
-                           "-s", str(script), f"http://127.0.0.1:{port}"],
-                          capture_output=True, text=True, timeout=seconds + 60)
-    out = proc.stdout
-    cpu = _cpu_s(pid) - cpu
-    if "Requests/sec:" not in out:
-        raise RuntimeError(f"wrk failed (exit {proc.returncode}): {out[-1500:]} {proc.stderr[-1500:]}")
-    percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.MULTILINE))
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    sockets = re.search(r"Socket errors: (.*)$", out, re.MULTILINE)
-    requests = int(re.search(r"(\d+) requests in", out).group(1))
-    return {"req_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-            "server_cpu_us_per_request": round(cpu / max(1, requests) * 1e6, 1),
-            "p50_ms": _ms(percentiles["50"]), "p99_ms": _ms(percentiles["99"]),
-            "non_2xx": int(errors.group(1)) if errors else 0, "socket_errors": sockets.group(1) if sockets else None}
 
 
 # -- locust ---------------------------------------------------------------------------------------
@@ -149,8 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", required=True, type=Path)
     parser.add_argument("--model", help="model name (default: the store's first)")
     parser.add_argument("--connections", type=int, default=200)
-    parser.add_argument("--seconds", type=float, default=15.0)
-    parser.add_argument("--rounds", type=int, default=2, help="wrk rounds with the access log on and off")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rounds", type=int, default=3, help="wrk rounds, every server in turn in each")
     parser.add_argument("--max-requests", type=int, default=2_000_000, help="locust stops after this many")
     parser.add_argument("--out", type=Path, default=Path("bench_out"))
     parser.add_argument("--quick", action="store_true", help="only the locust mix, a few seconds, small queue")
@@ -173,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             result["mix"] = locust_mix(port, model.manifest, args.connections, args.seconds, args.max_requests,
                                        workdir)
             if not args.quick:
-                result |= full_run(args, model, proc.pid, port, env, workdir)
+                result |= full_run(args, model, port, env, workdir)
         finally:
             stop_server(proc)
     finally:
@@ -184,33 +153,53 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def full_run(args: argparse.Namespace, model: OnnxModel, pid: int, port: int, env: dict[str, str],
-             workdir: Path) -> dict:
-    out: dict[str, Any] = {}
-    rng = np.random.default_rng(0)
-    columns = random_conditions(model.manifest, 20000, rng)
-    targets = ["/psf?" + "&".join(f"{k}={v[i]}" for k, v in columns.items()) + "&format=npy"
-               for i in range(len(columns["field"]))]
+# the servers compared, all at the defaults but for one setting each
+VARIANTS = {"defaults": {}, "cache_off": {"PSF_CACHE_MB": "0"}, "uvloop": {"PSF_LOOP": "uvloop"},
+            "log_off": {"PSF_ACCESS_LOG": "false"}}
+_WORKLOADS = {"defaults": wrk.WORKLOADS, "cache_off": wrk.WORKLOADS, "uvloop": ("shared", "repeated"),
+              "log_off": ("shared",)}
+
+
+def wrk_rounds(args: argparse.Namespace, model: OnnxModel, ports: dict[str, int], workdir: Path) -> dict:
+    """``args.rounds`` rounds; in each, every server takes wrk in turn (drift on a shared machine hits
+    them alike): the issue's shared workload on every variant, distinct and repeated queries with the
+    cache on and off."""
+    spec = {c.name: (c.min, c.max) for c in model.manifest.conditions if c.name != "azimuth"}
+    ranges = {**spec, "field": (spec["field"][0], min(spec["field"][1], 0.99)), "azimuth": (0.0, 360.0)}
+    runs: dict[str, list[dict]] = {}
+    for _ in range(args.rounds):
+        for label, port in ports.items():
+            for workload in _WORKLOADS[label]:
+                before = wrk.scrape(port)
+                done = sum(map(len, runs.values()))  # each run on queries no run asked (< 10^6 a run)
+                result = wrk.run(port, ranges, connections=args.connections, seconds=args.seconds, workdir=workdir,
+                                 base=done * 10**6, workload=workload)
+                result["server"] = wrk.server_side(before, wrk.scrape(port))
+                result["load_average"] = os.getloadavg()[0]
+                runs.setdefault(f"{label} {workload}", []).append(result)
+    summary = {name: {key: statistics.median(run[key] for run in rs)
+                      for key in ("req_per_s", "p50_ms", "p90_ms", "p99_ms", "p99_9_ms")}
+               | {"worst_p99_ms": max(run["p99_ms"] for run in rs), "errors": sum(
+                   run["non_2xx"] + run["timeouts"] + run["socket_errors"] for run in rs)}
+               for name, rs in runs.items()}
+    return {"runs": runs, "median": summary}
+
+
+def full_run(args: argparse.Namespace, model: OnnxModel, port: int, env: dict[str, str], workdir: Path) -> dict:
+    out: dict[str, Any] = {"cache_churn": cache_churn()}
     if shutil.which("wrk") is None:
-        out["wrk"] = "wrk is not installed (apt-get install wrk): no GET /psf or access-log figures"
+        out["wrk"] = "wrk is not installed (apt-get install wrk): no GET /psf figures"
     else:
-        quiet_proc, quiet_port = start_server(args.store, {**env, "PSF_ACCESS_LOG": "false"}, workdir / "quiet.log")
+        servers = {label: start_server(args.store, {**env, **extra}, workdir / f"{label}.log")
+                   for label, extra in VARIANTS.items() if label != "defaults"}
         try:
-            rounds = []
-            for r in range(args.rounds):  # in turn, so drift on a shared machine hits both alike
-                on = wrk(port, pid, targets, args.connections, args.seconds, workdir, offset=2 * r * 5000)
-                off = wrk(quiet_port, quiet_proc.pid, targets, args.connections, args.seconds, workdir,
-                          offset=(2 * r + 1) * 5000)
-                rounds.append({"log_on": on, "log_off": off})
+            ports = {"defaults": port} | {label: p for label, (_, p) in servers.items()}
+            out["wrk"] = wrk_rounds(args, model, ports, workdir)
         finally:
-            stop_server(quiet_proc)
-        ratios = [r["log_on"]["req_per_s"] / r["log_off"]["req_per_s"] for r in rounds]
-        cpu = [r["log_on"]["server_cpu_us_per_request"] / r["log_off"]["server_cpu_us_per_request"] for r in rounds]
-        out["wrk"] = {"rounds": rounds, "access_log_cost": round(1 - statistics.median(ratios), 3),
-                      "access_log_cpu_cost": round(statistics.median(cpu) - 1, 3),
-                      "get_req_per_s": statistics.median(r["log_on"]["req_per_s"] for r in rounds),
-                      "get_p99_ms": statistics.median(r["log_on"]["p99_ms"] for r in rounds)}
-    small = {k: v[:4000] for k, v in columns.items()}
+            for proc, _ in servers.values():
+                stop_server(proc)
+    rng = np.random.default_rng(0)
+    small = random_conditions(model.manifest, 4000, rng)
     rate = asyncio.run(client_rate(f"http://127.0.0.1:{port}", small, args.connections, args.seconds))
     answers = rate.pop("answers")
     same = all(np.array_equal(psf, model.psf(**{k: v[i] for k, v in small.items()})[0]) for i, psf in answers.items())
@@ -218,8 +207,28 @@ def full_run(args: argparse.Namespace, model: OnnxModel, pid: int, port: int, en
     out["client"] = {**rate, "answers_checked": len(answers), "same_answers": same,
                      "psfs_per_s_without_coalescing": alone["psfs_per_s"]}
     if isinstance(out.get("wrk"), dict):
-        out["client"]["vs_wrk"] = round(rate["psfs_per_s"] / out["wrk"]["get_req_per_s"], 3)
+        out["client"]["vs_wrk"] = round(rate["psfs_per_s"] / out["wrk"]["median"]["defaults shared"]["req_per_s"], 3)
     return out
+
+
+def cache_churn(entries: int = 200_000, kernel: int = 32) -> dict[str, float]:
+    """The answer cache alone, at its default bound, filled and then churned by distinct answers:
+    microseconds per put (with its evictions) and per get, p50 / p99 / max."""
+    cache = AnswerCache(Settings().cache_bytes)
+    psf = np.zeros((kernel, kernel), np.float32)
+    puts, gets = [], []
+    for i in range(entries):
+        start = time.perf_counter()
+        cache.put(("psf", "m", 1, i / 7, None, None, None, 5.0, 550.0, None), psf.copy())
+        middle = time.perf_counter()
+        cache.get(("psf", "m", 1, (i // 2) / 7, None, None, None, 5.0, 550.0, None))
+        puts.append(middle - start)
+        gets.append(time.perf_counter() - middle)
+    put_us, get_us = np.array(puts) * 1e6, np.array(gets) * 1e6
+    return {"entries_held": len(cache), "puts": entries, "put_us_p50": float(np.median(put_us)),
+            "put_us_p99": float(np.percentile(put_us, 99)), "put_us_max": float(put_us.max()),
+            "get_us_p50": float(np.median(get_us)), "get_us_p99": float(np.percentile(get_us, 99)),
+            "get_us_max": float(get_us.max())}
 
 
 def report(r: dict[str, Any]) -> None:
@@ -235,16 +244,31 @@ def report(r: dict[str, Any]) -> None:
     print(f"| all | {mix['requests']} | {mix['req_per_s']} | | {mix['p99_ms']} | {mix['errors_by_status'] or 0} | | |")
     wrk_result = r.get("wrk")
     if isinstance(wrk_result, dict):
-        for i, rnd in enumerate(wrk_result["rounds"]):
-            for key in ("log_on", "log_off"):
-                w = rnd[key]
-                print(f"wrk GET /psf round {i + 1} {key}: {w['req_per_s']:.0f} req/s, p50 {w['p50_ms']:.1f} ms, "
-                      f"p99 {w['p99_ms']:.1f} ms, non-2xx {w['non_2xx']}, socket errors {w['socket_errors']}, "
-                      f"server CPU {w['server_cpu_us_per_request']:.0f} us/request")
-        print(f"access log cost: {wrk_result['access_log_cost']:.1%} of GET /psf throughput, "
-              f"{wrk_result['access_log_cpu_cost']:.1%} more server CPU per request (target <= 10 %)")
+        print("\n| wrk GET /psf | round | req/s | p50 | p90 | p99 | p99.9 | max ms | errors | in app > 50 ms | "
+              "loop lag > 50 ms | max lag <= s | GC pauses (s) | cache hit / miss | load |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        for name, rs in wrk_result["runs"].items():
+            for i, w in enumerate(rs):
+                s = w["server"]
+                print(f"| {name} | {i + 1} | {w['req_per_s']:,.0f} | {w['p50_ms']:.1f} | {w['p90_ms']:.1f} | "
+                      f"{w['p99_ms']:.1f} | {w['p99_9_ms']:.1f} | {w['max_ms']:.0f} | "
+                      f"{w['non_2xx'] + w['timeouts'] + w['socket_errors']} | {s['in_app']['over_50ms']} | "
+                      f"{s['loop_lag']['over_50ms']} | {s['loop_lag']['max_at_most_s']} | "
+                      f"{s['gc']['collections']} ({s['gc']['total_pause_s']}) | {s['cache']['hit']} / "
+                      f"{s['cache']['miss']} | {w['load_average']:.1f} |")
+        print("medians of rounds:")
+        for name, m in wrk_result["median"].items():
+            print(f"  {name}: {m['req_per_s']:,.0f} req/s, p50 {m['p50_ms']:.1f}, p99 {m['p99_ms']:.1f} (worst "
+                  f"{m['worst_p99_ms']:.1f}), p99.9 {m['p99_9_ms']:.1f} ms, {m['errors']} errors")
+        print(f"targets: defaults shared p99 <= {TARGETS['get_p99_ms']} ms (worst round <= "
+              f"{TARGETS['worst_p99_ms']} ms), 0 errors; cache on no slower than off")
     elif wrk_result:
         print(wrk_result)
+    if "cache_churn" in r:
+        c = r["cache_churn"]
+        print(f"answer cache alone, {c['puts']:,} distinct 4 KiB answers into the default bound ({c['entries_held']:,} "
+              f"held): put {c['put_us_p50']:.1f} / {c['put_us_p99']:.1f} / {c['put_us_max']:.0f} us, get "
+              f"{c['get_us_p50']:.1f} / {c['get_us_p99']:.1f} / {c['get_us_max']:.0f} us (p50 / p99 / max)")
     if "client" in r:
         c = r["client"]
         print(f"AsyncPSFClient, {r['connections']} concurrent psf(): {c['psfs_per_s']:.0f} PSFs/s"

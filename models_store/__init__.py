@@ -4,7 +4,9 @@ onnxruntime is needed only by :mod:`models_store.engine`, which is imported on d
 """
 
 from .conditions import ConditionError, resolve_conditions, rotate_psfs
+from .geometry import GeometryTable, GeometryUnavailable, distortion_grid, image_geometry
 from .manifest import GRAPH_ROLES, ConditionSpec, GraphSpec, KernelSizing, LensInfo, Manifest, TrainingSummary
+from .sensor import SensorFrame
 from .store import (
     DEFAULT_ALIAS,
     NAME_PATTERN,
@@ -24,6 +26,8 @@ __all__ = [
     "NAME_PATTERN",
     "ConditionError",
     "ConditionSpec",
+    "GeometryTable",
+    "GeometryUnavailable",
     "GraphSpec",
     "IntegrityError",
     "KernelSizing",
@@ -31,11 +35,14 @@ __all__ = [
     "Manifest",
     "NotFoundError",
     "PublishError",
+    "SensorFrame",
     "Store",
     "StoreError",
     "TrainingSummary",
     "check_name",
     "default_store_root",
+    "distortion_grid",
+    "image_geometry",
     "resolve_conditions",
     "rotate_psfs",
     "sha256_file",

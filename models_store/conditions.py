@@ -18,6 +18,7 @@ from .wire import tile_centres
 
 DEFAULT_AZIMUTH = 90.0
 # ranges every model shares: sensor fractions, and azimuth in degrees (the trained ranges are per manifest)
+_TURN_PIXELS = 1 << 15  # rows per chunk of rotate_psfs: this many pixels
 FIXED_RANGES = {"x": (-1.0, 1.0), "y": (-1.0, 1.0), "azimuth": (-360.0, 360.0)}
 
 
@@ -83,6 +84,8 @@ def resolve_conditions(
                              f"unknown parameter; this model takes {manifest.condition_names}")
     if field is not None and (x is not None or y is not None):
         raise ConditionError("x/y", (x, y), "give either field (+ azimuth) or x and y, not both")
+    if azimuth is not None and (x is not None or y is not None):  # x and y fix the direction themselves
+        raise ConditionError("azimuth/x/y", (azimuth, x, y), "give azimuth only with field; x and y fix the direction")
     if (x is None) != (y is None):
         missing = "y" if y is None else "x"
         raise ConditionError(missing, None, "x and y must be given together")
@@ -193,24 +196,34 @@ def rotate_psfs(psfs: np.ndarray, azimuth_deg: np.ndarray, *, meridian_deg: floa
     phi = np.radians(np.asarray(azimuth_deg, dtype=np.float64) - meridian_deg).reshape(n)
     out = psfs.copy()
     todo = np.nonzero(np.abs(np.remainder(phi + np.pi, 2 * np.pi) - np.pi) > 1e-9)[0]
-    if todo.size == 0:
-        return out
+    # A few rows at a time (about 32k pixels): every row is turned on its own, so the bits are the same,
+    # and temporaries that stay in the CPU's cache turned a batch of 256 at 128 px 3x faster.
+    step = max(1, _TURN_PIXELS // (k * k))
+    for start in range(0, todo.size, step):
+        rows = todo[start:start + step]
+        out[rows] = _turn(psfs[rows], phi[rows])
+    return out
+
+
+def _turn(psfs: np.ndarray, phi: np.ndarray) -> np.ndarray:
+    """[m, k, k] float32 kernels turned by ``phi`` [m] radians: bilinear, each renormalised to unit sum."""
+    k = psfs.shape[-1]
     # float32 throughout, broadcast from one axis vector: at 128 px this is memory-bound, and float64
     # temporaries of every pixel doubled the time of a served GET /psf.
     c = (k - 1) / 2.0
     axis = np.arange(k, dtype=np.float32) - np.float32(c)
     u, v = axis[None, None, :], -axis[None, :, None]  # image coordinates of each output pixel
-    cos = np.cos(phi[todo]).astype(np.float32)[:, None, None]
-    sin = np.sin(phi[todo]).astype(np.float32)[:, None, None]
+    cos = np.cos(phi).astype(np.float32)[:, None, None]
+    sin = np.sin(phi).astype(np.float32)[:, None, None]
     src_c = (u * cos + v * sin) + np.float32(c)
     src_r = (u * sin - v * cos) + np.float32(c)
     r0, c0 = np.floor(src_r), np.floor(src_c)
     fr, fc = src_r - r0, src_c - c0
     # Taps read a copy with a zero border: a source index clipped onto the border reads 0, which is
     # what a tap outside the kernel contributes (one gather per tap instead of a mask per tap).
-    m, w = todo.size, k + 2
+    m, w = len(psfs), k + 2
     padded = np.zeros((m, w, w), dtype=np.float32)
-    padded[:, 1:-1, 1:-1] = psfs[todo]
+    padded[:, 1:-1, 1:-1] = psfs
     flat = padded.reshape(-1)
     index = np.int32 if m * w * w < 2**31 else np.int64
     base = (np.arange(m, dtype=index) * (w * w))[:, None, None]
@@ -223,8 +236,7 @@ def rotate_psfs(psfs: np.ndarray, azimuth_deg: np.ndarray, *, meridian_deg: floa
 
     rotated = (tap(0, 0) * gc + tap(0, 1) * fc) * (1 - fr) + (tap(1, 0) * gc + tap(1, 1) * fc) * fr
     total = rotated.sum(axis=(1, 2), keepdims=True)
-    out[todo] = (rotated / np.where(total > 0, total, 1.0)).astype(np.float32)
-    return out
+    return (rotated / np.where(total > 0, total, 1.0)).astype(np.float32)
 
 
 def to_meridian(psfs: np.ndarray, azimuth_deg: np.ndarray, *, meridian_deg: float = DEFAULT_AZIMUTH) -> np.ndarray:

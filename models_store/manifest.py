@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .geometry import GeometryTable
+
 SCHEMA_VERSION = 1
 
 # The four graphs every version ships, by role: psf (condition -> psf, through the prior mean), prior
@@ -33,6 +35,12 @@ class LensInfo(_Strict):
     pixel_pitch_um: float
     half_diagonal_mm: float
     focus_m: float | None = Field(default=None, description="fixed focus distance [m]; None = infinity")
+    format: str | None = Field(default=None, description="the lens reader that read the file (deeplens-json, zemax)")
+    notes: tuple[str, ...] = Field(default=(), description="what the reader assumed or converted (units, glasses, "
+                                   "aperture, sensor size, field and wavelength data), as inspect lists it")
+    optics: Literal["geometric", "diffraction"] | None = Field(
+        default=None, description="the PSF physics the model was trained and evaluated with: geometric (ray "
+        "tracing) or diffraction (ray tracing convolved with the Airy pattern); None: recorded before it was")
 
 
 class ConditionSpec(_Strict):
@@ -111,6 +119,9 @@ class Manifest(_Strict):
     files: dict[str, str] = Field(description="file name -> sha256 of every file of this version")
     training: TrainingSummary
     evaluation: dict[str, Any] = Field(default_factory=dict, description="errors vs ray tracing")
+    geometry: GeometryTable | None = Field(
+        default=None, description="chief-ray image position and relative illumination per condition, as a "
+        "table (models_store.geometry interpolates it); None in versions published before it existed")
 
     @field_validator("graphs")
     @classmethod

@@ -12,6 +12,7 @@ import os
 import shutil
 import sys
 import tempfile
+from functools import partial
 from typing import Any, get_args
 
 import uvicorn
@@ -19,6 +20,7 @@ from pydantic import ValidationError
 
 from .app import create_app
 from .metrics import MULTIPROC_ENV
+from .protocol import BoundedHttpToolsProtocol
 from .settings import LogLevel, Settings
 
 
@@ -40,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     options: dict[str, Any] = {"host": settings.host, "port": settings.port, "log_level": settings.log_level,
                                "access_log": False,  # the app writes its own, off the event loop
+                               "loop": settings.loop,
+                               "http": partial(BoundedHttpToolsProtocol, max_head_bytes=settings.max_header_bytes),
                                "timeout_graceful_shutdown": settings.graceful_timeout_s}
     if settings.workers == 1:
         uvicorn.run(create_app(settings), **options)

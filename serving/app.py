@@ -21,6 +21,7 @@ from .accesslog import AccessLog
 from .batcher import Batcher
 from .cache import AnswerCache
 from .deps import Server
+from .diagnostics import GCWatch, watch_loop
 from .errors import install_error_handlers
 from .fastpath import PSFFastPath
 from .inflight import RequestsInFlight
@@ -61,6 +62,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
                       retry_after_s=settings.retry_after_s, threads=settings.compute_threads)
     app.state.server = Server(settings, registry, batcher, AnswerCache(settings.cache_bytes, metrics), metrics)
     poller = start_polling(registry, settings.reload_interval_s)
+    lag_watch, gc_watch = asyncio.get_running_loop().create_task(watch_loop(metrics)), GCWatch(metrics)
+    gc_watch.install()
     access_log: AccessLog | None = app.state.access_log
     if access_log is not None:
         access_log.start()
@@ -69,6 +72,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         if access_log is not None:
             access_log.close()
+        gc_watch.remove()
+        lag_watch.cancel()
         # uvicorn runs this after in-flight requests have drained (or graceful_timeout_s passed)
         if poller is not None:
             poller.cancel()

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -238,9 +239,13 @@ class Batcher:
     async def _in_pool_or_inline(self, rows: int, fn: Callable[..., T], *args: Any) -> T:
         # A few PSFs on an idle server take less time than handing them to a thread and back;
         # anything larger, or with other requests about, runs in the pool and leaves the loop free.
-        if rows <= _INLINE_ROWS and not self._others_on_their_way():
-            return fn(*args)
-        return await self.call(fn, *args)
+        start = time.perf_counter()
+        try:
+            if rows <= _INLINE_ROWS and not self._others_on_their_way():
+                return fn(*args)
+            return await self.call(fn, *args)
+        finally:
+            self.metrics.compute.observe(time.perf_counter() - start)
 
     def _observe(self, rows: int, requests: int) -> None:
         self.metrics.batch_size.observe(rows)

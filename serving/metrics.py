@@ -26,6 +26,8 @@ from .inflight import RequestsInFlight
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_PAUSE_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
+LAG_PROBE_S = 0.01
 _SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384)
 
 
@@ -53,6 +55,14 @@ class Metrics:
                            registry=r, multiprocess_mode="max")
         self.refused = Counter("psf_model_refused", "versions refused (sha256 mismatch or not loadable)",
                                ["model", "version"], registry=r)
+        # where a slow answer's time went: the event loop's lag, the collector's pauses, one batch's compute
+        self.loop_lag = Histogram("psf_event_loop_lag_seconds", "how late the event loop woke a task sleeping "
+                                  f"{LAG_PROBE_S * 1000:g} ms (time spent on other work)", buckets=_PAUSE_BUCKETS,
+                                  registry=r)
+        self.gc_pause = Histogram("psf_gc_pause_seconds", "pauses of Python's garbage collector", ["generation"],
+                                  buckets=_PAUSE_BUCKETS, registry=r)
+        self.compute = Histogram("psf_compute_seconds", "wall time of one PSF computation (a merged batch: "
+                                 "onnxruntime and orientation)", buckets=_LATENCY_BUCKETS, registry=r)
         self._request_series: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 
     def count_request(self, route: str, method: str, status: str, seconds: float) -> None:

@@ -10,8 +10,10 @@ FastAPI's own document is the base. On top of it:
   ``model``, ``version`` and ``name`` carry the name pattern, an interpolation end's ``psf`` the
   model's k x k shape, ``/decode``'s ``z`` the latent size, lists at least one value.
 
-What JSON Schema cannot state is said in the descriptions: which of ``field`` or ``x`` and ``y`` a
-position needs, that columns have equal lengths, the product ``nx * ny`` and the request-size limits.
+The server's size limits are maxima (``maxItems`` of every column and of ``z``, ``maximum`` of ``nx``,
+``ny`` and ``steps``). What JSON Schema cannot state is said in the descriptions: which of ``field``
+or ``x`` and ``y`` a position needs, that columns have equal lengths, the product ``nx * ny`` and the
+body's size in bytes.
 The document follows the default model and is made again when hot reload serves another version.
 
 The Open Inference Protocol v2 routes (``/v2/...``, routes/v2.py) answer refusals with the protocol's
@@ -32,6 +34,7 @@ from fastapi.openapi.utils import get_openapi
 from models_store import NAME_PATTERN, Manifest
 from models_store.conditions import FIXED_RANGES
 from models_store.engine import LATENT_LIMIT, OnnxModel
+from models_store.wire import Limits
 
 from .errors import ErrorBody, ValidationErrorBody
 from .routes.params import COLUMNS
@@ -45,10 +48,10 @@ _REF = "#/components/schemas/{model}"
 _VERSION_PATTERN = rf"^[0-9]+$|{NAME_PATTERN}"
 _V2_SCHEMAS = {InferRequest.__name__, *InferRequest.model_json_schema().get("$defs", {})}
 _POSITION = ("field", "azimuth", "x", "y")
-# field (with an optional azimuth), or x and y: never both, never neither
+# field (with an optional azimuth), or x and y (which fix the direction: no azimuth); never both, never neither
 _ONE_POSITION = [
     {"required": ["field"], "not": {"anyOf": [{"required": ["x"]}, {"required": ["y"]}]}},
-    {"required": ["x", "y"], "not": {"required": ["field"]}},
+    {"required": ["x", "y"], "not": {"anyOf": [{"required": ["field"]}, {"required": ["azimuth"]}]}},
 ]
 
 
@@ -64,6 +67,7 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
     if app.state.settings.api_keys:
         _security(doc)
     _names(doc)
+    _limits(doc, app.state.settings.limits)
     if onnx is not None:
         _model_constraints(doc, onnx.manifest)
     app.state.openapi_cache = (key, doc)
@@ -198,6 +202,20 @@ def _names(doc: dict[str, Any]) -> None:
         schema["anyOf"] = [option for option in schema["anyOf"] if option.get("type") != "null"]
         if len(schema["anyOf"]) == 1:
             schema.update(schema.pop("anyOf")[0])
+
+
+def _limits(doc: dict[str, Any], limits: Limits) -> None:
+    """The server's request-size limits as maxima: conditions per request (every column list, and
+    /decode's z), grid cells per side (their product is said in the description) and path steps."""
+    maxima = {("/psf/grid", "nx"): limits.max_grid, ("/psf/grid", "ny"): limits.max_grid,
+              ("InterpolateRequest", "steps"): limits.max_steps}
+    for owner, name, schema in _properties(doc):
+        if (owner, name) in maxima:
+            schema["maximum"] = maxima[(owner, name)]
+        elif name in COLUMNS or (owner == "DecodeRequest" and name == "z"):
+            for node in _nodes(schema):
+                if node.get("type") == "array" and node is not schema.get("items"):
+                    node["maxItems"] = limits.max_batch
 
 
 def _model_constraints(doc: dict[str, Any], manifest: Manifest) -> None:

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
                               "/openapi.json without one (on purpose: the API's description is then public)")
     cors_origins: str = Field(default="", description="origins a browser may call from, separated by commas "
                               "('*' for any); empty = CORS off (no Access-Control-* headers)")
+    loop: Literal["asyncio", "uvloop"] = Field(
+        default="asyncio", description="the event loop: asyncio's own reads every ready connection in turn; uvloop "
+        "left some unread for up to 2 s while cached answers kept it busy (README.md, \"Load\")")
     # -- engine -----------------------------------------------------------------------------------
     prefer_gpu: bool = Field(default=True, description="use the CUDA provider when a GPU is really present")
     tensorrt: bool = Field(default=True, description="put the TensorRT provider before CUDA when it is installed")
@@ -69,6 +72,8 @@ class Settings(BaseSettings):
     max_grid: int = Field(default=4096, ge=1, description="most grid cells (nx * ny) in one /psf/grid")
     max_steps: int = Field(default=256, ge=2, description="most steps of one /interpolate path")
     max_body_mb: float = Field(default=16.0, gt=0, description="largest request body [MiB] (413 above)")
+    max_header_kb: float = Field(default=16.0, gt=0, description="largest request line plus headers [KiB] "
+                                 "(431 above; serving/protocol.py)")
     max_queue: int = Field(default=16384, ge=1, description="PSFs admitted and not yet answered; "
                            "beyond it requests get 503 with Retry-After")
     retry_after_s: int = Field(default=1, ge=0, description="Retry-After of a 503 when overloaded [s]")
@@ -103,6 +108,10 @@ class Settings(BaseSettings):
     @property
     def max_body_bytes(self) -> int:
         return int(self.max_body_mb * MiB)
+
+    @property
+    def max_header_bytes(self) -> int:
+        return int(self.max_header_kb * 1024)
 
     @property
     def limits(self) -> Limits:

@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import run_cli
 from training.config import AUTO_TRAINING_SPP, ConfigError, load_config
 from training.evaluate import evaluate
-from training.prescription import LensFileError, check_lens_file, zemax_surfaces
+from training.prescription import LensFileError, check_lens_file, read_lens
 from training.probe import MIN_ENERGY_KEPT
 from training.psf_metrics import embed, energy_outside, rel_l1
 from training.raytrace import LensTracer
@@ -112,23 +112,19 @@ def test_fit_stops_before_any_work_on_a_clipping_kernel(tmp_path):
 
 
 def _json_twin_of(zmx: Path, sensor_res: tuple[int, int], out: Path) -> Path:
-    """The same prescription in DeepLens JSON, written from the .zmx records (not by DeepLens)."""
-    surfaces = zemax_surfaces(zmx)
-    last = max(surfaces)
-    rows, diag = [], 2 * float(surfaces[last]["DIAM"].split()[0])
-    for n in range(1, last):
-        s = surfaces[n]
-        curv, d = float(s.get("CURV", "0").split()[0]), float(s.get("DISZ", "0").split()[0])
-        r = float(s["DIAM"].split()[0])
-        mat = s["GLAS"].split()[0].lower() if "GLAS" in s else "air"
-        if "STOP" in s:
-            rows.append({"type": "Aperture", "r": r, "d_next": d, "is_aperture": True})
-        elif s["TYPE"].startswith("EVENASPH"):
-            ai = [float(s.get(f"PARM{i}", "0").split()[0]) for i in range(1, 9)]
-            rows.append({"type": "Aspheric", "r": r, "c": curv, "k": float(s.get("CONI", "0")), "ai": ai,
-                         "use_ai2": True, "d_next": d, "mat2": mat})
+    """The same prescription in DeepLens JSON, written from the reader's surfaces (not by the builder)."""
+    desc = read_lens(zmx)
+    rows, diag = [], 2 * float(desc.image_semi_diagonal)
+    for s in desc.surfaces:
+        mat = s.glass.name.lower() if s.glass else "air"
+        if s.is_stop and s.glass is None:
+            rows.append({"type": "Aperture", "r": s.r, "d_next": s.d_next, "is_aperture": True})
+        elif s.ai:
+            rows.append({"type": "Aspheric", "r": s.r, "c": s.c, "k": s.k, "ai": s.ai, "use_ai2": True,
+                         "d_next": s.d_next, "mat2": mat})
         else:
-            rows.append({"type": "Spheric", "roc": 0.0 if curv == 0 else 1 / curv, "r": r, "d_next": d, "mat2": mat})
+            rows.append({"type": "Spheric", "roc": 0.0 if s.c == 0 else 1 / s.c, "r": s.r, "d_next": s.d_next,
+                         "mat2": mat})
     w, h = sensor_res
     size = [diag * w / np.hypot(w, h), diag * h / np.hypot(w, h)]
     out.write_text(json.dumps({"info": "twin", "sensor_size": size, "sensor_res": list(sensor_res), "surfaces": rows}))
@@ -179,9 +175,9 @@ def test_unsupported_zemax_surface_is_named(tmp_path):
     high = _edited_zmx(tmp_path, "  PARM 1 0\n", "  PARM 1 0\n  PARM 9 1e-3\n")
     with pytest.raises(LensFileError, match=r"surface 2 \(EVENASPH\) sets PARM9"):
         check_lens_file(high)
-    inches = _edited_zmx(tmp_path, "UNIT MM", "UNIT IN")
-    with pytest.raises(LensFileError, match="UNIT 'IN'"):
-        check_lens_file(inches)
+    furlongs = _edited_zmx(tmp_path, "UNIT MM", "UNIT FUR")
+    with pytest.raises(LensFileError, match="UNIT 'FUR'; lens units MM, CM, IN and M are supported"):
+        check_lens_file(furlongs)
 
 
 def test_zemax_lens_needs_a_pixel_grid():

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, FilePath, ValidationError, fi
 from models_store.manifest import KERNEL_SIZE_MAX, KERNEL_SIZE_MIN, MIN_ENERGY_KEPT
 
 from .loss_spec import parse_loss
-from .prescription import check_lens_file
+from .prescription import check_lens_file, require_pixel_grid
 from .registry import DATASETS, MODELS, NETWORKS, Registry, UnknownNameError
 
 
@@ -42,11 +42,21 @@ class Range(_Section):
 
 
 class LensConfig(_Section):
-    file: FilePath = Field(description="DeepLens JSON or Zemax .zmx prescription (relative to the working folder)")
+    file: FilePath = Field(description="lens prescription: DeepLens JSON or Zemax .zmx (any letter case), relative to "
+                           "the working folder; training.lens_formats lists the readers")
     focus_m: float | None = Field(default=None, gt=0, description="fixed focus distance [m]; None = infinity")
     sensor_res: tuple[int, int] | None = Field(
         default=None, description="sensor pixels (width, height); keeps the file's sensor diagonal. Required for "
         "Zemax files, which carry no pixel grid; overrides a JSON file's sensor_res")
+    sensor_diagonal_mm: float | None = Field(
+        default=None, gt=0, description="sensor diagonal [mm]; replaces the file's (needed for a Zemax file whose "
+        "fields are all on the axis, which carries no sensor size)")
+    glasses: dict[str, str] = Field(
+        default_factory=dict, description="glass substitutions, file name -> DeepLens catalogue name or 'nd/vd', "
+        "for a glass DeepLens does not know and the file stores no data for")
+    allow_mismatch: bool = Field(
+        default=False, description="expert override: use a lens whose traced focal length or f-number differs from "
+        "the file's own by more than 5 % (the manifest's lens notes record it)")
 
     @field_validator("file")
     @classmethod
@@ -58,9 +68,7 @@ class LensConfig(_Section):
     def _pixel_grid(self) -> LensConfig:
         if self.sensor_res is not None and min(self.sensor_res) < 16:
             raise ValueError(f"sensor_res {list(self.sensor_res)}: need at least 16 pixels a side")
-        if self.sensor_res is None and self.file.suffix.lower() == ".zmx":
-            raise ValueError(f"{self.file} is a Zemax file, which gives the sensor's semi-diagonal but not its "
-                             "pixel grid: set lens.sensor_res: [width, height]")
+        require_pixel_grid(self.file, self.sensor_res)
         return self
 
 
@@ -140,6 +148,11 @@ class DataConfig(_Section):
                         "each on its own newly drawn and traced train_samples conditions (memory stays one round's)")
     trace_device: Literal["auto", "cpu", "cuda"] = Field(
         default="auto", description="where DeepLens traces: auto = cuda when a GPU is present, else cpu")
+    optics: Literal["geometric", "diffraction", "auto"] = Field(
+        default="auto", description="PSF physics: geometric (ray tracing), diffraction (ray tracing convolved with the "
+        "Airy pattern of the working f-number at each wavelength, integrated over the pixel) or auto: diffraction "
+        "when the Airy radius 1.22 lambda N at the longest trained wavelength exceeds half a pixel "
+        "(training/diffraction.py)")
     probe_spp: int = Field(default=16384, ge=1024, description="rays per point of the lens probe that sizes "
                            "kernel_size and spp")
     train_samples: int = Field(default=4096, ge=16)

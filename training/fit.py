@@ -29,6 +29,8 @@ from .config import ConfigError, RunConfig, load_config
 from .distributed import decided_by_main, init_processes, per_rank, use_cpu, weights_digest
 from .evaluate import evaluate
 from .export import ExportError, check_parity, export_onnx, psf_tolerance
+from .geometry import trace_for_run
+from .geometry_check import check_for_run
 from .loop import train
 from .predictors import TorchPredictor, load_predictor
 from .prescription import LensFileError
@@ -142,6 +144,8 @@ def run(cfg: RunConfig, store: Store) -> dict:
 
     card = evaluate(cfg, TorchPredictor(model, name=cfg.name), tracer, run_dir / "evaluation",
                     progress=accelerator.is_main_process)
+    geometry = trace_for_run(cfg, tracer)  # chief-ray position and illumination: a table in the manifest
+    card["geometry"] = check_for_run(cfg, geometry, lens, tracer)
     specs = export_onnx(model, run_dir / "onnx", cfg.export.opset)
     parity = check_parity(model, run_dir / "onnx", specs, cfg, model_error=card["rel_l1_mean"])
     card["onnx_parity"] = {"psf_rel_l1_max": max(v for k, v in parity.items() if k.endswith(".psf")),
@@ -164,7 +168,7 @@ def run(cfg: RunConfig, store: Store) -> dict:
                                    config=cfg.model_dump(mode="json"), processes=accelerator.num_processes)
         manifest = publish_run(cfg, store, run_dir, lens=lens, lens_path=cfg.lens.file, graphs=specs,
                                latent_size=model.args.latent_size, training=training, evaluation=card,
-                               sizing=KernelSizing(**sizing.manifest_entry()))
+                               sizing=KernelSizing(**sizing.manifest_entry()), geometry=geometry)
         result["published"] = f"{manifest.name}@{manifest.version}"
         accelerator.print(f"published {manifest.name}@{manifest.version} to {store.root} "
                           f"(total {training.wall_time_s:.0f} s)")

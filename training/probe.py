@@ -26,6 +26,7 @@ import torch
 from models_store.manifest import KERNEL_SIZE_MAX, MIN_ENERGY_KEPT
 
 from .config import ConditionsConfig
+from .diffraction import airy_offsets, working_f_number
 from .raytrace import LensTracer
 
 # Kernel sizes `data.kernel_size: auto` chooses from (even, so a centred crop of a bigger even window
@@ -50,6 +51,7 @@ class ProbePoint:
     half_width_needed: float  # half-width of the smallest centred square holding MIN_ENERGY_KEPT (worst rotation)
     centroid_px: float
     spread: float
+    airy_px: float = 0.0      # lambda * N [px] of the Airy pattern the served PSF is convolved with; 0: geometric
 
     def label(self) -> str:
         focus = "" if self.focus is None else f", focus {self.focus:.3g} m"
@@ -140,8 +142,18 @@ class LensProbe:
     offsets: list[tuple[np.ndarray, np.ndarray]]
     spp: int
 
+    def footprint(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Point ``i``'s ray offsets as the served PSF spreads them: with diffraction, each ray moved by an
+        Airy-distributed offset (a sample of the geometric PSF convolved with the Airy pattern)."""
+        dx, dy = self.offsets[i]
+        airy = self.points[i].airy_px
+        if not airy:
+            return dx, dy
+        jx, jy = airy_offsets(len(dx), airy, seed=i)
+        return dx + jx, dy + jy
+
     def kept(self, ks: int) -> np.ndarray:
-        return np.array([kept_fraction(dx, dy, ks) for dx, dy in self.offsets])
+        return np.array([kept_fraction(*self.footprint(i), ks) for i in range(len(self.offsets))])
 
     def worst(self, ks: int) -> tuple[int, float]:
         kept = self.kept(ks)
@@ -160,11 +172,14 @@ class LensProbe:
 
     def size_needed(self, keep: float = MIN_ENERGY_KEPT) -> int:
         """The plain (no margin) even kernel that keeps ``keep`` everywhere."""
-        return kernel_for_half_width(max(_kernel_half_width(dx, dy, keep) for dx, dy in self.offsets))
+        return kernel_for_half_width(max(_kernel_half_width(*self.footprint(i), keep)
+                                         for i in range(len(self.offsets))))
 
     def window(self, keep: float = WINDOW_KEEP) -> int:
         """Even window [px] that holds ``keep`` of the energy at every point (with the margin):
-        what a whole-PSF reference is traced on."""
+        what a whole-PSF reference is traced on. Geometric offsets: the Airy pattern's 1/r tail holds 0.01 %
+        only thousands of pixels out, so with diffraction the window holds the geometric spot (and the
+        kernel, which holds 99.5 % of the diffracted PSF, plus the ks/8 margin of sizing.resolve)."""
         h = max(_kernel_half_width(dx, dy, keep) for dx, dy in self.offsets) * KERNEL_MARGIN
         return kernel_for_half_width(h)
 
@@ -188,6 +203,13 @@ def probe_lens(tracer: LensTracer, grid: np.ndarray, columns: list[str], *, spp:
             tracer.refocus(float(focus[i]))
         off, valid = sensor_offsets(tracer, col["field"][i], col["depth"][i], col["wavelength"][i], spp, seed + i)
         dx, dy = off[0, valid[0], 0], off[0, valid[0], 1]
+        geometric = (dx, dy)
+        airy = 0.0
+        if getattr(tracer, "optics", "geometric") == "diffraction":  # lambda N in px, at this focus
+            pitch_um = float(tracer.lens.pixel_size) * 1000.0
+            airy = float(col["wavelength"][i]) / 1000.0 * working_f_number(tracer.lens) / pitch_um
+            jx, jy = airy_offsets(len(dx), airy, seed=len(points))
+            dx, dy = dx + jx, dy + jy
         if len(dx) == 0:
             raise ValueError(f"no ray reaches the sensor at field {col['field'][i]:.3g}, depth "
                              f"{col['depth'][i]:.3g} m: is the condition range inside the lens's field of view?")
@@ -197,6 +219,6 @@ def probe_lens(tracer: LensTracer, grid: np.ndarray, columns: list[str], *, spp:
             focus=None if np.isnan(focus[i]) else float(focus[i]), rays_on_sensor=float(valid[0].mean()),
             r99=float(np.quantile(r, 0.99)), r999=float(np.quantile(r, 0.999)),
             half_width_needed=_kernel_half_width(dx, dy, MIN_ENERGY_KEPT),
-            centroid_px=float(np.hypot(dx.mean(), dy.mean())), spread=_spread(dx, dy)))
-        offsets.append((dx, dy))
+            centroid_px=float(np.hypot(*(g.mean() for g in geometric))), spread=_spread(*geometric), airy_px=airy))
+        offsets.append(geometric)  # LensProbe.footprint adds the same Airy offsets back
     return LensProbe(points, offsets, spp)

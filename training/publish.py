@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from models_store import ConditionSpec, GraphSpec, KernelSizing, LensInfo, Manifest, Store, TrainingSummary
+from models_store.geometry import GeometryTable
 
 from .config import RunConfig
 
@@ -25,7 +26,7 @@ def condition_specs(cfg: RunConfig) -> list[ConditionSpec]:
 
 def publish_run(cfg: RunConfig, store: Store, run_dir: Path, *, lens: LensInfo, lens_path: Path,
                 graphs: dict[str, GraphSpec], latent_size: int, training: TrainingSummary, evaluation: dict,
-                sizing: KernelSizing | None = None) -> Manifest:
+                sizing: KernelSizing | None = None, geometry: GeometryTable | None = None) -> Manifest:
     files = {spec.file: run_dir / "onnx" / spec.file for spec in graphs.values()}
     files[lens.file] = lens_path
     for extra in ("evaluation.json", "error_maps.png"):
@@ -45,5 +46,6 @@ def publish_run(cfg: RunConfig, store: Store, run_dir: Path, *, lens: LensInfo, 
         "graphs": graphs,
         "training": training,
         "evaluation": evaluation,
+        "geometry": geometry,
     }
     return store.publish(cfg.name, files, fields)

@@ -17,7 +17,9 @@ import torch
 
 from models_store import LensInfo, sha256_file
 
-from .prescription import LensFileError, check_lens_file
+from .diffraction import OpticsDecision, decide_for_lens, diffracted_psf
+from .lens_formats.build import load
+from .prescription import LensFileError, read_lens, require_pixel_grid
 
 log = logging.getLogger(__name__)
 
@@ -35,47 +37,48 @@ def pick_device(requested: str = "auto") -> str:
     return "cuda" if requested == "cuda" or (requested == "auto" and has_gpu) else "cpu"
 
 
-def _quiet_import_geolens():
-    # deeplens prints its device choice on import; keep run logs about this project.
-    with contextlib.redirect_stdout(io.StringIO()):
-        from deeplens import GeoLens
-    return GeoLens
-
-
 class LensTracer:
     """A GeoLens focused once, answering PSF queries in physical units."""
 
     def __init__(self, lens_file: str | Path, focus_m: float | None = None, seed: int = 0,
                  columns: list[str] | tuple[str, ...] = DEFAULT_COLUMNS,
-                 sensor_res: tuple[int, int] | None = None, device: str = "auto") -> None:
-        self.lens_file = check_lens_file(lens_file)
+                 sensor_res: tuple[int, int] | None = None, device: str = "auto", *,
+                 sensor_diagonal_mm: float | None = None, glasses: dict[str, str] | None = None,
+                 allow_mismatch: bool = False) -> None:
+        self.lens_file = Path(lens_file)
+        require_pixel_grid(self.lens_file, sensor_res)
         self.device = pick_device(device)
         self.sensor_res = None if sensor_res is None else [int(v) for v in sensor_res]
-        if sensor_res is None and self.lens_file.suffix.lower() == ".zmx":
-            raise LensFileError(f"{self.lens_file}: a Zemax file gives the sensor's semi-diagonal but not its pixel "
-                                "grid; set lens.sensor_res: [width, height] in pixels")
-        GeoLens = _quiet_import_geolens()
-        with contextlib.redirect_stdout(io.StringIO()):
-            try:
-                self.lens = GeoLens(str(self.lens_file), device=self.device)
-            except (ValueError, KeyError, NotImplementedError, IndexError) as exc:
-                raise LensFileError(f"{self.lens_file}: DeepLens cannot read it: {exc}") from exc
-            if sensor_res is not None:  # keeps the file's sensor diagonal, sets the pixel grid and aspect
-                self.lens.set_sensor_res(tuple(int(v) for v in sensor_res))
-            self.lens.refocus(float("inf") if focus_m is None else -1000.0 * focus_m)
-        self.focus_m = focus_m
+        self.sensor_diagonal_mm = sensor_diagonal_mm
+        built = load(read_lens(self.lens_file), sensor_res=sensor_res, sensor_diagonal_mm=sensor_diagonal_mm,
+                     glasses=glasses, allow_mismatch=allow_mismatch, device=self.device)
+        self.lens, self.facts = built.lens, built.facts
+        self.format = str(self.facts.get("format", ""))
+        self.refocus(focus_m, force=True)
         self.sensor_w, self.sensor_h = (float(v) for v in self.lens.sensor_size)
         # DeepLens samples rays from torch's global generator; tracing under our own seed sequence
         # keeps training randomness independent of how much was traced (or read from a cache).
         self._seeds = np.random.default_rng(seed)
         self.columns = list(columns)  # names of the condition columns psf_conditions receives
+        self.optics = "geometric"  # what psf() computes; a run config's data.optics sets it (set_optics)
+        self.optics_decision: OpticsDecision | None = None
         self.half_diagonal = float(np.hypot(self.sensor_w, self.sensor_h) / 2)
+
+    def set_optics(self, requested: str, wavelength_max_nm: float) -> OpticsDecision:
+        """Geometric or diffracted PSFs from here on (``auto``: by the Airy radius at ``wavelength_max_nm``)."""
+        self.optics_decision = decide_for_lens(requested, self.lens, wavelength_max_nm)
+        self.optics = self.optics_decision.optics
+        return self.optics_decision
 
     @classmethod
     def for_run(cls, cfg, seed: int = 0) -> LensTracer:
-        """The tracer a run config describes (lens file, focus, sensor grid, condition columns)."""
-        return cls(cfg.lens.file, cfg.lens.focus_m, seed=seed, columns=cfg.conditions.names(),
-                   sensor_res=cfg.lens.sensor_res, device=cfg.data.trace_device)
+        """The tracer a run config describes (lens file, focus, sensor grid, condition columns, optics)."""
+        tracer = cls(cfg.lens.file, cfg.lens.focus_m, seed=seed, columns=cfg.conditions.names(),
+                     sensor_res=cfg.lens.sensor_res, device=cfg.data.trace_device,
+                     sensor_diagonal_mm=cfg.lens.sensor_diagonal_mm, glasses=cfg.lens.glasses,
+                     allow_mismatch=cfg.lens.allow_mismatch)
+        tracer.set_optics(cfg.data.optics, cfg.conditions.wavelength.max)
+        return tracer
 
     def info(self) -> LensInfo:
         lens = self.lens
@@ -89,6 +92,9 @@ class LensTracer:
             pixel_pitch_um=float(lens.pixel_size) * 1000.0,
             half_diagonal_mm=self.half_diagonal,
             focus_m=self.focus_m,
+            format=self.format or None,
+            notes=tuple(self.facts.get("notes", ())),
+            optics=self.optics,
         )
 
     def points(self, field: np.ndarray, depth_m: np.ndarray, azimuth_deg: np.ndarray | float = 90.0) -> torch.Tensor:
@@ -107,17 +113,27 @@ class LensTracer:
         pts = self.points(np.atleast_1d(field), np.atleast_1d(depth_m), azimuth_deg)
         with torch.random.fork_rng(devices=[] if self.device == "cpu" else None):
             torch.manual_seed(int(self._seeds.integers(2**62)))
-            out = self.lens.psf(pts, wvln=float(wavelength_nm) / 1000.0, ks=ks, spp=spp, recenter=True)
+            if self.optics == "diffraction":  # the Airy pattern of the working f-number (changes with focus)
+                out = diffracted_psf(self.lens, pts, float(wavelength_nm), ks=ks, spp=spp)
+            else:
+                out = self.lens.psf(pts, wvln=float(wavelength_nm) / 1000.0, ks=ks, spp=spp, recenter=True)
         out = out.reshape(-1, ks, ks).float().cpu().numpy()
         assert out.shape == (pts.shape[0], ks, ks), f"DeepLens returned {out.shape}"
         return out
 
-    def refocus(self, focus_m: float | None) -> None:
+    def refocus(self, focus_m: float | None, *, force: bool = False) -> None:
         """Move the sensor to focus at ``focus_m`` (None = infinity); a no-op when already there."""
-        if focus_m == self.focus_m:
+        if focus_m == getattr(self, "focus_m", None) and not force:
             return
-        with contextlib.redirect_stdout(io.StringIO()):
-            self.lens.refocus(float("inf") if focus_m is None else -1000.0 * float(focus_m))
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                self.lens.refocus(float("inf") if focus_m is None else -1000.0 * float(focus_m))
+        except (AssertionError, ValueError, RuntimeError) as exc:
+            where = "infinity" if focus_m is None else f"{focus_m:g} m"
+            cause = str(exc) or type(exc).__name__
+            raise LensFileError(f"{self.lens_file}: DeepLens cannot focus the lens at {where}: {cause} (no sharp "
+                                "image behind the lens: is it a lens that forms a real image there?)",
+                                self.facts) from exc
         self.focus_m = focus_m
 
     def psf_conditions(self, conditions: np.ndarray, *, ks: int, spp: int,

@@ -16,6 +16,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .config import ConditionsConfig
+from .diffraction import cache_tag
 from .raytrace import LensTracer
 
 DEFAULT_CACHE = Path(".cache") / "references"
@@ -46,6 +47,7 @@ def _key(tracer: LensTracer, conditions: np.ndarray, ks: int, rays: int, repeats
     digest.update(json.dumps([tracer.focus_m, ks, rays, repeats, list(columns or tracer.columns)]
                              + ([tracer.sensor_res] if tracer.sensor_res else [])).encode())
     digest.update(np.ascontiguousarray(conditions, dtype=np.float64).tobytes())
+    digest.update(cache_tag(tracer))
     return digest.hexdigest()[:20]
 
 

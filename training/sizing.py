@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import AUTO_TRAINING_SPP, ConfigError, RunConfig
+from .diffraction import cache_tag
 from .probe import (
     KERNEL_MARGIN,
     MIN_ENERGY_KEPT,
@@ -68,8 +69,10 @@ class Sizing:
 
 def _probe_key(tracer: LensTracer, grid: np.ndarray, spp: int) -> str:
     digest = hashlib.sha256(tracer.lens_file.read_bytes())
-    digest.update(json.dumps([tracer.focus_m, tracer.sensor_res, spp, 2]).encode())
+    diagonal = getattr(tracer, "sensor_diagonal_mm", None)  # appended only when set: older caches keep their keys
+    digest.update(json.dumps([tracer.focus_m, tracer.sensor_res, spp, 2, *([diagonal] if diagonal else [])]).encode())
     digest.update(np.ascontiguousarray(grid, dtype=np.float64).tobytes())
+    digest.update(cache_tag(tracer))
     return digest.hexdigest()[:20]
 
 
@@ -184,4 +187,7 @@ def resolve(cfg: RunConfig, probe: LensProbe) -> tuple[RunConfig, Sizing]:
 
 
 def size_run(cfg: RunConfig, tracer: LensTracer) -> tuple[RunConfig, Sizing]:
-    return resolve(cfg, probe_for(cfg, tracer))
+    resolved, sizing = resolve(cfg, probe_for(cfg, tracer))
+    if tracer.optics_decision is not None:  # the kernel includes the Airy pattern when diffraction is on
+        sizing.reasons.insert(0, tracer.optics_decision.reason())
+    return resolved, sizing

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from functools import partial
 
 from fastapi import APIRouter, Response
 
@@ -29,5 +30,5 @@ async def post_batch(
     key = ("batch", onnx.name, onnx.version, digest)
     psfs = server.cache.get(key)
     if psfs is None:
-        psfs = server.cache.put(key, await server.batcher.psf(onnx, condition, azimuth))
+        psfs = await server.cache.compute(key, partial(server.batcher.psf, onnx, condition, azimuth))
     return await respond(onnx, psfs, fmt, server.limits, dtype=dtype)

@@ -1,19 +1,21 @@
 """GET /psf (one PSF) and GET /psf/grid (PSFs at the centres of an nx x ny tiling of the sensor).
 
 GET /psf is answered by two callers of the same functions: the route below, and, in front of
-FastAPI for plain queries, the fast path (serving/fastpath.py). Both read the query with
-:func:`plain_psf_request` (the route falls back to the pydantic model :class:`PSFQuery`, which names
-what is wrong), compute or look up the PSF with :func:`psf_answer`, and encode it with
-``encoding.encode``; so a change to any of them reaches both.
+FastAPI for plain queries, the fast path (serving/fastpath.py). Both read the query with the one
+parser :func:`read_psf_query` (the fast path hands every query it refuses to the route, which words
+the 422), compute or look up the PSF with :func:`psf_answer`, and encode it with
+``encoding.encode``; so a change to any of them reaches both. :class:`PSFQuery` describes the
+parameters in OpenAPI, and the parser takes its names from it.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple, get_args
 from urllib.parse import unquote_plus
 
 import numpy as np
 from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
 
 from models_store.engine import OnnxModel
 from models_store.wire import DTYPES, DType
@@ -26,8 +28,8 @@ from .params import COLUMNS, GridQuery, PSFQuery, npy_responses
 router = APIRouter(tags=["psf"])
 
 Query = dict[str, float | None]
-_NAMES = frozenset((*COLUMNS, "model", "version", "format", "dtype"))
-_FORMATS = frozenset(("json", "npy", "png"))
+_NAMES = frozenset(field.alias or name for name, field in PSFQuery.model_fields.items())
+_CHOICES: dict[str, tuple[str, ...]] = {"format": get_args(Format), "dtype": DTYPES}
 
 
 class PSFRequest(NamedTuple):
@@ -40,49 +42,74 @@ class PSFRequest(NamedTuple):
     dtype: DType = "float32"
 
 
-def _number(text: str) -> float | None:
-    if "_" in text:  # 1_0: unusual, so pydantic judges it (it, too, reads it as 10)
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        return None
+class QueryError(ValueError):
+    """A GET /psf query string that is not valid: ``errors`` as FastAPI words them (type, loc, msg, input)."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{e['loc'][-1]}: {e['msg']}" for e in errors))
+
+
+def _error(kind: str, name: str, value: Any, msg: str) -> dict[str, Any]:
+    return {"type": kind, "loc": ("query", name), "input": value, "msg": msg}
+
+
+def _pairs(raw: bytes) -> list[tuple[str, str]]:
+    pairs = []
+    for part in raw.decode("latin-1").split("&"):
+        if part:
+            name, _, value = part.partition("=")
+            if "%" in part or "+" in part:
+                name, value = unquote_plus(name), unquote_plus(value)
+            pairs.append((name, value))
+    return pairs
+
+
+def read_psf_query(raw: bytes) -> PSFRequest:
+    """``field=0.5&depth=5&...`` -> :class:`PSFRequest`; :class:`QueryError` naming every parameter that
+    is given twice, unknown, not a number or not an allowed choice. Missing or out-of-range values are
+    for the model's ranges to judge (``models_store.conditions``)."""
+    pairs = _pairs(raw)
+    params = dict(pairs)
+    if len(params) < len(pairs):  # one of two values would be taken silently
+        values = {name: [v for n, v in pairs if n == name] for name in params}
+        raise QueryError([_error("given_twice", name, values[name], "must be given once")
+                          for name in sorted(params) if len(values[name]) > 1])
+    errors, query, choices = [], dict.fromkeys(COLUMNS), {}
+    for name, text in params.items():
+        if name not in _NAMES:
+            errors.append(_error("extra_forbidden", name, text, "Extra inputs are not permitted"))
+        elif name in _CHOICES:
+            allowed = _CHOICES[name]
+            if text not in allowed:
+                listed = " or ".join((", ".join(map(repr, allowed[:-1])), repr(allowed[-1])))
+                errors.append(_error("literal_error", name, text, f"Input should be {listed}"))
+            choices[name] = text
+        elif name in query:
+            try:
+                query[name] = float(text)  # as pydantic reads it: inf and nan too, for the ranges to refuse
+            except ValueError:
+                errors.append(_error("float_parsing", name, text, "Input should be a valid number"))
+    if errors:
+        raise QueryError(errors)
+    return PSFRequest(query, params.get("model"), params.get("version"), choices.get("format", "json"),  # type: ignore[arg-type]
+                      choices.get("dtype", "float32"))
 
 
 def plain_psf_request(raw: bytes) -> PSFRequest | None:
-    """``field=0.5&depth=5&...`` read without pydantic, or None when anything is unusual: a name not
-    known or given twice, a value that is not a number or an allowed choice (:class:`PSFQuery` then
-    says what was wrong). Missing or out-of-range values are for the model's ranges to judge."""
-    params: dict[str, str] = {}
-    for part in raw.decode("latin-1").split("&"):
-        if not part:
-            continue
-        name, eq, value = part.partition("=")
-        if "%" in part or "+" in part:
-            name, value = unquote_plus(name), unquote_plus(value)
-        if not eq or name not in _NAMES or name in params:
-            return None
-        params[name] = value
-    fmt, dtype = params.pop("format", "json"), params.pop("dtype", "float32")
-    if fmt not in _FORMATS or dtype not in DTYPES:
+    """:func:`read_psf_query`, or None when the query is not valid (the fast path's reading)."""
+    try:
+        return read_psf_query(raw)
+    except QueryError:
         return None
-    model, version = params.pop("model", None), params.pop("version", None)
-    query: Query = dict.fromkeys(COLUMNS)
-    for key, text in params.items():
-        if (number := _number(text)) is None:
-            return None
-        query[key] = number
-    return PSFRequest(query, model, version, fmt, dtype)  # type: ignore[arg-type]
 
 
 def psf_request(request: Request) -> PSFRequest:
-    """The query of ``request``; a 422 naming the parameter when it is not a valid one."""
-    plain = plain_psf_request(request.scope["query_string"])
-    if plain is not None:
-        return plain
-    q = parse_query(PSFQuery, request)  # raises the 422 the plain reading could not word
-    version = None if q.version is None else str(q.version)
-    return PSFRequest(q.query(), q.model, version, q.fmt, q.dtype)
+    """The query of ``request``; a 422 naming every parameter that is not valid."""
+    try:
+        return read_psf_query(request.scope["query_string"])
+    except QueryError as exc:
+        raise RequestValidationError(exc.errors) from None
 
 
 async def psf_answer(server: Server, onnx: OnnxModel, query: Query) -> np.ndarray:
@@ -93,7 +120,10 @@ async def psf_answer(server: Server, onnx: OnnxModel, query: Query) -> np.ndarra
     key = ("psf", onnx.name, onnx.version, *query.values())
     psf = server.cache.get(key)
     if psf is None:
-        psf = server.cache.put(key, (await server.batcher.psf_query(onnx, query))[0])
+        async def compute() -> np.ndarray:
+            return (await server.batcher.psf_query(onnx, query))[0]
+
+        psf = await server.cache.compute(key, compute)
     return psf
 
 
@@ -116,7 +146,10 @@ async def get_grid(request: Request, server: ServerDep) -> Response:
     key = ("grid", onnx.name, onnx.version, q.nx, q.ny, q.depth, q.wavelength, q.focus)
     grid = server.cache.get(key)
     if grid is None:
-        query = onnx.grid_query(q.nx, q.ny, depth=q.depth, wavelength=q.wavelength, focus=q.focus)
-        psfs = await server.batcher.psf(onnx, *onnx.conditions(**query))
-        grid = server.cache.put(key, psfs.reshape(q.ny, q.nx, onnx.kernel_size, onnx.kernel_size))
+        async def compute() -> np.ndarray:
+            query = onnx.grid_query(q.nx, q.ny, depth=q.depth, wavelength=q.wavelength, focus=q.focus)
+            psfs = await server.batcher.psf(onnx, *onnx.conditions(**query))
+            return psfs.reshape(q.ny, q.nx, onnx.kernel_size, onnx.kernel_size)
+
+        grid = await server.cache.compute(key, compute)
     return await respond(onnx, grid, q.fmt, server.limits, dtype=q.dtype)
