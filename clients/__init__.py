@@ -1,14 +1,14 @@
 """Python client of the PSF server, its in-process twin, and rendering with PSF grids.
 
-``from clients import PSFClient`` (HTTP, blocking), ``AsyncPSFClient`` (HTTP, asyncio) and
-``LocalPSFModel`` (the ONNX files in this process) share one method table (``clients._methods``):
-``psf``, ``psf_batch``, ``psf_grid``, ``interpolate``, ``latent``, ``decode``, ``models``, ``model``,
-``health``, ``ready``. Their PSFs are :class:`PSFArray` s (numpy arrays with ``.meta``), float32 or,
-when asked with ``dtype="float16"``, float16. :class:`PSFSource` is the blocking table (``PSFClient``,
+``from clients import PSFClient`` (HTTP, blocking), ``AsyncPSFClient`` (HTTP, asyncio) and ``LocalPSFModel``
+(the ONNX files in this process) share one method table (``clients._methods``): ``psf``, ``psf_batch``,
+``psf_grid``, ``interpolate``, ``latent``, ``decode``, ``geometry``, ``distortion``, ``models``, ``model``,
+``health``, ``ready``. Their PSFs are :class:`PSFArray` s (numpy arrays with ``.meta``), float32 or, when
+asked with ``dtype="float16"``, float16. :class:`PSFSource` is the blocking table (``PSFClient``,
 ``LocalPSFModel``), for type hints; ``render`` blurs an image with a source's PSF grids.
 """
 
-from ._api import Latent
+from ._api import ImageGeometry, Latent
 from ._arrays import PSFArray, PSFMeta
 from ._async_client import AsyncPSFClient
 from ._client import PSFClient
@@ -47,6 +47,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "AsyncPSFClient",
     "AsyncPSFSource",
+    "ImageGeometry",
     "InvalidRequestError",
     "Latent",
     "LocalPSFModel",

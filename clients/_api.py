@@ -4,10 +4,12 @@ The method table (``clients._methods``) types its keywords with :class:`Point` a
 and reads them with :func:`point` / :func:`columns`, so a misspelt keyword is refused the same way by
 every source.
 
-Positions are ``field`` (fraction of the sensor half-diagonal, 0..1) with ``azimuth`` [deg, 0 = +x,
-counter-clockwise, default 90], or ``x`` and ``y`` (fractions of the half-width / half-height,
--1..1). ``depth`` and ``focus`` in metres, ``wavelength`` in nanometres. ``model`` and ``version``
-(number or alias) default to the source's default model and its ``latest`` version. ``depth`` and
+Positions are ``field`` (fraction of the sensor half-diagonal, 0..1) with ``azimuth`` [deg, 0 = +x, counter-
+clockwise, default 90], or ``x`` and ``y`` (fractions of the half-width / half-height, -1..1), or ``x_mm`` and
+``y_mm`` (millimetres from the optical axis, +y up), or ``px`` and ``py`` (pixels of the model's sensor grid,
+(0, 0) = centre of the top-left pixel, rows grow downward): each names the ideal image point
+(``models_store.sensor``). ``depth`` and ``focus`` in metres, ``wavelength`` in nanometres. ``model`` and
+``version`` (number or alias) default to the source's default model and its ``latest`` version. ``depth`` and
 ``wavelength`` are required; leaving one out gets the server's message naming the trained range.
 
 Kernels are :class:`PSFArray` s (non-negative, unit sum, row 0 is image +y, columns grow toward +x),
@@ -41,6 +43,10 @@ class Point(TypedDict, total=False):
     azimuth: Number | None
     x: Number | None
     y: Number | None
+    x_mm: Number | None
+    y_mm: Number | None
+    px: Number | None
+    py: Number | None
     focus: Number | None
     model: str | None
     version: Version
@@ -56,9 +62,34 @@ class Columns(TypedDict, total=False):
     azimuth: Column | None
     x: Column | None
     y: Column | None
+    x_mm: Column | None
+    y_mm: Column | None
+    px: Column | None
+    py: Column | None
     focus: Column | None
     model: str | None
     version: Version
+
+
+class ImageGeometry(NamedTuple):
+    """Where each PSF's chief ray lands and how much light arrives there, float64 arrays [N] (``geometry``)
+    or [ny, nx] (``distortion``), in the sensor frame of ``models_store.sensor``: millimetres from the
+    optical axis (+x right, +y up) and pixels of the model's sensor grid (column, row; (0, 0) = centre of
+    the top-left pixel, rows grow downward)."""
+
+    x_mm: np.ndarray
+    y_mm: np.ndarray
+    x_px: np.ndarray
+    y_px: np.ndarray
+    ideal_x_px: np.ndarray     # the ideal (distortion-free) image point
+    ideal_y_px: np.ndarray
+    distortion_px: np.ndarray  # radial shift of the chief ray from the ideal point, > 0 outward
+    illumination: np.ndarray   # relative illumination, 1 on the axis at the middle of the trained band
+
+    @classmethod
+    def of(cls, values: Any) -> ImageGeometry:
+        """From a mapping of the values (``models_store.image_geometry``, or an answer's JSON)."""
+        return cls(*(np.asarray(values[name], dtype=np.float64) for name in cls._fields))
 
 
 class Latent(NamedTuple):

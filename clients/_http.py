@@ -18,7 +18,7 @@ import numpy as np
 
 from models_store.wire import DEFAULT_DTYPE, DType
 
-from ._api import Latent, Query, Version
+from ._api import ImageGeometry, Latent, Query, Version
 from ._arrays import PSFMeta, load_npy, with_meta
 from ._exceptions import PSFError
 
@@ -106,6 +106,13 @@ def _latent(response: httpx.Response) -> Latent:
                        status_code=response.status_code) from exc
 
 
+def _geometry(response: httpx.Response) -> ImageGeometry:
+    try:
+        return ImageGeometry.of(response.json())
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PSFError(f"the server's geometry answer lacks a value: {exc}", status_code=response.status_code) from exc
+
+
 def _json(response: httpx.Response) -> Any:
     return response.json()
 
@@ -146,6 +153,15 @@ def decode_call(z: Any, q: Query) -> Call:
     body = _body({"z": np.atleast_2d(np.asarray(z, dtype=np.float64)), **q.conditions,
                   **_reference(q.model, q.version)})
     return Call("POST", "/decode", kernels(3, "[N, k, k] PSFs"), params=_npy(DEFAULT_DTYPE), json=body)
+
+
+def geometry_call(q: Query) -> Call:
+    return Call("POST", "/geometry", _geometry, json=_body({**q.conditions, **_reference(q.model, q.version)}))
+
+
+def distortion_call(nx: int, ny: int, physical: Mapping[str, Any], model: str | None, version: Version) -> Call:
+    return Call("GET", "/distortion", _geometry,
+                params=_query({"nx": int(nx), "ny": int(ny), **physical, **_reference(model, version)}))
 
 
 def models_call() -> Call:

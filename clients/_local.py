@@ -19,7 +19,7 @@ import numpy as np
 
 from models_store.wire import DEFAULT_DTYPE, DType
 
-from ._api import Latent, Query, Version
+from ._api import ImageGeometry, Latent, Query, Version
 from ._arrays import PSFArray, PSFMeta, with_meta
 from ._exceptions import InvalidRequestError, NotFoundError, PSFError, ServerError
 from ._methods import PSFSource
@@ -32,12 +32,12 @@ if TYPE_CHECKING:
 
 def _translated(call: Callable[[], Any]) -> Any:
     """Run ``call``; store and condition errors become the client errors the server would cause."""
+    from models_store import GeometryUnavailable, StoreError
     from models_store import NotFoundError as StoreNotFound
-    from models_store import StoreError
 
     try:
         return call()
-    except StoreNotFound as exc:
+    except (StoreNotFound, GeometryUnavailable) as exc:
         raise NotFoundError(str(exc), status_code=404) from exc
     except StoreError as exc:
         raise PSFError(str(exc)) from exc
@@ -79,6 +79,21 @@ class _LocalBackend:
         self._check_reference(q.model, q.version)
         return now(self._kernels(lambda: self.onnx.decode(np.atleast_2d(np.asarray(z, dtype=np.float32)),
                                                           **q.conditions)))
+
+    def geometry(self, q: Query) -> Plan[ImageGeometry]:
+        from models_store import image_geometry
+
+        self._check_reference(q.model, q.version)
+        query = {k: v for k, v in q.conditions.items() if v is not None}
+        return now(ImageGeometry.of(_translated(lambda: image_geometry(self.onnx.manifest, **query))))
+
+    def distortion(self, nx: int, ny: int, physical: dict[str, Any], model: str | None,
+                   version: Version) -> Plan[ImageGeometry]:
+        from models_store import distortion_grid
+
+        self._check_reference(model, version)
+        query = {k: v for k, v in physical.items() if v is not None}
+        return now(ImageGeometry.of(_translated(lambda: distortion_grid(self.onnx.manifest, nx, ny, **query))))
 
     def models(self) -> Plan[list[dict[str, Any]]]:
         store, name = self.store, self.meta.model

@@ -18,7 +18,7 @@ from typing import Any, Protocol, Unpack
 
 from models_store.wire import DEFAULT_DTYPE, DType
 
-from ._api import Columns, DTypeLike, Latent, Number, Point, Query, Version, columns, dtype_of, point
+from ._api import Columns, DTypeLike, ImageGeometry, Latent, Number, Point, Query, Version, columns, dtype_of, point
 from ._arrays import PSFArray
 from ._plan import Plan
 
@@ -34,6 +34,9 @@ class Backend(Protocol):
                     model: str | None, version: Version) -> Plan[PSFArray]: ...
     def latent(self, q: Query) -> Plan[Latent]: ...
     def decode(self, z: Any, q: Query) -> Plan[PSFArray]: ...
+    def geometry(self, q: Query) -> Plan[ImageGeometry]: ...
+    def distortion(self, nx: int, ny: int, physical: dict[str, Any], model: str | None,
+                   version: Version) -> Plan[ImageGeometry]: ...
     def models(self) -> Plan[list[dict[str, Any]]]: ...
     def model(self, name: str, version: Version) -> Plan[dict[str, Any]]: ...
     def probe(self, which: str) -> Plan[bool]: ...
@@ -87,6 +90,18 @@ class PSFSource:
         """Decode latents ``z`` [N, L] (or [L]) at these conditions into PSFs, float32 [N, k, k]."""
         return self._run(self.backend.decode(z, columns("decode", query)))
 
+    def geometry(self, **query: Unpack[Columns]) -> ImageGeometry:
+        """Where the chief ray of each condition lands, its distortion and the relative illumination there:
+        an :class:`ImageGeometry` of arrays [N]."""
+        return self._run(self.backend.geometry(columns("geometry", query)))
+
+    def distortion(self, nx: int, ny: int, *, depth: Number | None = None, wavelength: Number | None = None,
+                   focus: Number | None = None, model: str | None = None, version: Version = None) -> ImageGeometry:
+        """:meth:`geometry` on the ``ny x nx`` grid of ideal image points of :meth:`psf_grid` (tile centres), as
+        arrays [ny, nx]: for warping and shading an image (``render`` does)."""
+        return self._run(self.backend.distortion(int(nx), int(ny), _physical(depth, wavelength, focus), model,
+                                                 version))
+
     def models(self) -> list[dict[str, Any]]:
         """Every model the source knows: name, versions, aliases, the version it serves (not over v2)."""
         return self._run(self.backend.models())
@@ -136,6 +151,15 @@ class AsyncPSFSource:
 
     async def decode(self, z: Any, **query: Unpack[Columns]) -> PSFArray:
         return await self._run(self.backend.decode(z, columns("decode", query)))
+
+    async def geometry(self, **query: Unpack[Columns]) -> ImageGeometry:
+        return await self._run(self.backend.geometry(columns("geometry", query)))
+
+    async def distortion(self, nx: int, ny: int, *, depth: Number | None = None, wavelength: Number | None = None,
+                         focus: Number | None = None, model: str | None = None,
+                         version: Version = None) -> ImageGeometry:
+        return await self._run(self.backend.distortion(int(nx), int(ny), _physical(depth, wavelength, focus), model,
+                                                       version))
 
     async def models(self) -> list[dict[str, Any]]:
         return await self._run(self.backend.models())

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from models_store.wire import DType
 
 from . import _http as routes
-from ._api import Latent, Query, Version
+from ._api import ImageGeometry, Latent, Query, Version
 from ._arrays import PSFArray
 from ._batch import BatchPlan
 from ._exceptions import PayloadTooLargeError, PSFError
@@ -60,6 +60,13 @@ class PSFApi:
 
     def decode(self, z: Any, q: Query) -> Plan[PSFArray]:
         return (yield routes.decode_call(z, q))
+
+    def geometry(self, q: Query) -> Plan[ImageGeometry]:
+        return (yield routes.geometry_call(q))
+
+    def distortion(self, nx: int, ny: int, physical: dict[str, Any], model: str | None,
+                   version: Version) -> Plan[ImageGeometry]:
+        return (yield routes.distortion_call(nx, ny, physical, model, version))
 
     def models(self) -> Plan[list[dict[str, Any]]]:
         return (yield routes.models_call())

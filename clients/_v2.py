@@ -26,9 +26,9 @@ from models_store.wire import V2_HEADER_LENGTH as HEADER_LENGTH
 from models_store.wire import V2_MANIFEST_PARAMETER as MANIFEST_PARAMETER
 from models_store.wire import DType
 
-from ._api import Latent, Query, Version
+from ._api import ImageGeometry, Latent, Query, Version
 from ._arrays import PSFArray, PSFMeta, with_meta
-from ._exceptions import InvalidRequestError, PSFError
+from ._exceptions import InvalidRequestError, NotFoundError, PSFError
 from ._http import Call
 from ._plan import Plan
 
@@ -130,6 +130,21 @@ class V2:
     def model(self, name: str, version: Version) -> Plan[dict[str, Any]]:
         return (yield from self.manifest(name, version)).model_dump(mode="json")
 
+    def geometry(self, q: Query) -> Plan[ImageGeometry]:
+        from models_store import image_geometry
+
+        manifest = yield from self.manifest(q.model, q.version)
+        query = {k: v for k, v in q.conditions.items() if v is not None}
+        return ImageGeometry.of(self._checked(lambda: image_geometry(manifest, **query)))
+
+    def distortion(self, nx: int, ny: int, physical: dict[str, Any], model: str | None,
+                   version: Version) -> Plan[ImageGeometry]:
+        from models_store import distortion_grid
+
+        manifest = yield from self.manifest(model, version)
+        query = {k: v for k, v in physical.items() if v is not None}
+        return ImageGeometry.of(self._checked(lambda: distortion_grid(manifest, nx, ny, **query)))
+
     def models(self) -> Plan[list[dict[str, Any]]]:
         raise _psf_api_only("models")
 
@@ -202,8 +217,12 @@ class V2:
     @staticmethod
     def _checked(call: Callable[[], Any]) -> Any:
         """The PSF server's 422 for a query it would refuse, raised here before anything is sent."""
+        from models_store import GeometryUnavailable
+
         try:
             return call()
+        except GeometryUnavailable as exc:
+            raise NotFoundError(str(exc), status_code=404) from exc
         except ValueError as exc:  # ConditionError
             raise InvalidRequestError(str(exc), status_code=422) from exc
 

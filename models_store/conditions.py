@@ -64,6 +64,43 @@ def _check_range(name: str, arr: np.ndarray, lo: float, hi: float, unit: str) ->
         raise ConditionError(f"{name}{where}", float(arr[i]), f"must be a finite number in [{lo:g}, {hi:g}]{unit_txt}")
 
 
+def _fractions(manifest: Manifest, x: Any, y: Any, **units: Any) -> tuple[Any, Any]:
+    """The image position as fractions ``(x, y)``: given as such, or converted from millimetres or pixels
+    (one pair at most; :data:`models_store.wire.POSITION_UNITS`)."""
+    from .sensor import SensorFrame
+    from .wire import POSITION_UNITS
+
+    given = [(a, b) for a, b in POSITION_UNITS.items() if (x if a == "x" else units[a]) is not None
+             or (y if b == "y" else units[b]) is not None]
+    if len(given) > 1:
+        names = " and ".join(f"{a}/{b}" for a, b in given)
+        raise ConditionError(names, None, "give the image position one way: field (+ azimuth), x and y, x_mm and "
+                             "y_mm, or px and py")
+    if not given or given[0][0] == "x":
+        return x, y
+    a, b = given[0]
+    if (units[a] is None) != (units[b] is None):
+        missing = b if units[b] is None else a
+        raise ConditionError(missing, None, f"{a} and {b} must be given together")
+    frame = SensorFrame.of(manifest.lens)
+    # the sensor's edges, in the pair's unit: fractions -1..1 (pixel edges half a pixel beyond the centres)
+    w, h = frame.fraction_to_mm(1.0, 1.0) if a == "x_mm" else ((frame.cols - 1) / 2 + 0.5, (frame.rows - 1) / 2 + 0.5)
+    centre = (0.0, 0.0) if a == "x_mm" else ((frame.cols - 1) / 2, (frame.rows - 1) / 2)
+    unit = "mm" if a == "x_mm" else "px"
+    for name, half, mid in ((a, float(w), centre[0]), (b, float(h), centre[1])):
+        try:
+            values = np.asarray(units[name], dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ConditionError(name, units[name], "must be numbers") from None
+        bad = ~np.isfinite(values) | (np.abs(values - mid) > half * (1 + 1e-9))
+        if bad.any():
+            where = f" (item {int(np.argmax(bad))})" if values.size > 1 else ""
+            raise ConditionError(f"{name}{where}", float(values.reshape(-1)[int(np.argmax(bad))]),
+                                 f"must be a finite number in [{mid - half:g}, {mid + half:g}] {unit} (on the sensor)")
+    mm = (units[a], units[b]) if a == "x_mm" else frame.px_to_mm(units[a], units[b])
+    return frame.mm_to_fraction(*mm)
+
+
 def resolve_conditions(
     manifest: Manifest,
     *,
@@ -71,13 +108,21 @@ def resolve_conditions(
     azimuth: Any = None,
     x: Any = None,
     y: Any = None,
+    x_mm: Any = None,
+    y_mm: Any = None,
+    px: Any = None,
+    py: Any = None,
     **physical: Any,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Validate one query (scalars) or many (columns) against the manifest's trained ranges.
 
+    The image position is ``field`` (+ ``azimuth``), or ``x``, ``y`` (fractions of the half-width /
+    half-height), ``x_mm``, ``y_mm`` (millimetres from the axis) or ``px``, ``py`` (pixels of the
+    manifest's sensor grid), all in the frame of :mod:`models_store.sensor`: the ideal image point.
     Returns ``(condition [N, C] float32 in the manifest's order, azimuth [N] degrees)``. Raises
     :class:`ConditionError` naming the parameter, the value and what is allowed.
     """
+    x, y = _fractions(manifest, x, y, x_mm=x_mm, y_mm=y_mm, px=px, py=py)
     extra = sorted(k for k, v in physical.items() if v is not None and k not in manifest.condition_names)
     if extra:
         raise ConditionError(extra[0], physical[extra[0]],

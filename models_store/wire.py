@@ -6,6 +6,8 @@ import it, so a column, a header or a limit cannot be spelt two ways.
   decoding (:func:`read_npy`);
 - the response headers that describe the model (:data:`MODEL_HEADERS`) and the server's limits
   (:class:`Limits`, also listed in ``GET /models``);
+- the image geometry of one answered PSF (chief-ray position, distortion, relative illumination) as
+  headers and JSON fields (:data:`GEOMETRY_HEADERS`, :func:`geometry_headers`, :func:`read_geometry`);
 - where the kernels of an ``nx x ny`` grid sit on the sensor (:func:`tile_centres`);
 - the names the Open Inference Protocol (v2) routes add (:data:`V2_HEADER_LENGTH`,
   :data:`V2_MANIFEST_PARAMETER`).
@@ -24,8 +26,10 @@ from typing import Any, Literal, cast, get_args
 import numpy as np
 
 # -- queries -------------------------------------------------------------------------------------
-# sensor position (field + azimuth, or x + y), object depth, wavelength, focus: the order of the routes' docs
-QUERY_COLUMNS = ("field", "azimuth", "x", "y", "depth", "wavelength", "focus")
+# sensor position (field + azimuth; or x + y, fractions; or x_mm + y_mm; or px + py, pixels: the frame is
+# models_store.sensor's), object depth, wavelength, focus: the order of the routes' docs
+POSITION_UNITS = {"x": "y", "x_mm": "y_mm", "px": "py"}  # the pairs that name an image position
+QUERY_COLUMNS = ("field", "azimuth", "x", "y", "x_mm", "y_mm", "px", "py", "depth", "wavelength", "focus")
 API_KEY_HEADER = "X-API-Key"
 
 # -- npy answers ---------------------------------------------------------------------------------
@@ -82,6 +86,54 @@ HEADER_VERSION = "X-Model-Version"
 HEADER_KERNEL_SIZE = "X-Kernel-Size"
 HEADER_PIXEL_PITCH = "X-Pixel-Pitch-Um"
 MODEL_HEADERS = (HEADER_MODEL, HEADER_VERSION, HEADER_KERNEL_SIZE, HEADER_PIXEL_PITCH)
+
+# The image geometry of one answered PSF (models_store.geometry): where its chief ray lands ("x,y" in mm
+# and in pixels), its radial distortion [px] and the relative illumination there. Values in full
+# precision (repr), so every path gives the same numbers.
+HEADER_CHIEF_RAY_MM = "X-Chief-Ray-Mm"
+HEADER_CHIEF_RAY_PX = "X-Chief-Ray-Px"
+HEADER_DISTORTION_PX = "X-Distortion-Px"
+HEADER_ILLUMINATION = "X-Relative-Illumination"
+GEOMETRY_HEADERS = (HEADER_CHIEF_RAY_MM, HEADER_CHIEF_RAY_PX, HEADER_DISTORTION_PX, HEADER_ILLUMINATION)
+# JSON field -> the geometry values (models_store.geometry.geometry_at keys) it holds
+# every value POST /geometry and GET /distortion answer (models_store.geometry.geometry_at keys), in order
+GEOMETRY_VALUES = ("x_mm", "y_mm", "x_px", "y_px", "ideal_x_px", "ideal_y_px", "distortion_px", "illumination")
+GEOMETRY_FIELDS = {"chief_ray_mm": ("x_mm", "y_mm"), "chief_ray_px": ("x_px", "y_px"),
+                   "distortion_px": ("distortion_px",), "illumination": ("illumination",)}
+
+
+def geometry_fields(geometry: Mapping[str, Any], row: int | None = None) -> dict[str, Any]:
+    """JSON fields of ``geometry`` (arrays [N] or [ny, nx]): one row's numbers, or every row's as lists."""
+    out: dict[str, Any] = {}
+    for name, keys in GEOMETRY_FIELDS.items():
+        values = [np.asarray(geometry[k], dtype=np.float64) for k in keys]
+        if row is not None:
+            picked = [float(v.reshape(-1)[row]) for v in values]
+            out[name] = picked if len(keys) > 1 else picked[0]
+        else:
+            out[name] = np.stack(values, axis=-1).tolist() if len(keys) > 1 else values[0].tolist()
+    return out
+
+
+def geometry_headers(geometry: Mapping[str, Any], row: int = 0) -> dict[str, str]:
+    """The geometry headers of row ``row`` of ``geometry``."""
+    fields = geometry_fields(geometry, row)
+    return {header: ",".join(repr(v) for v in np.atleast_1d(fields[name]).tolist())
+            for header, name in zip(GEOMETRY_HEADERS, GEOMETRY_FIELDS, strict=True)}
+
+
+def read_geometry(headers: Mapping[str, str]) -> dict[str, Any] | None:
+    """The JSON-style geometry fields of an answer's headers, or None when it carries none."""
+    if any(h not in headers for h in GEOMETRY_HEADERS):
+        return None
+    try:
+        out: dict[str, Any] = {}
+        for header, name in zip(GEOMETRY_HEADERS, GEOMETRY_FIELDS, strict=True):
+            values = [float(v) for v in headers[header].split(",")]
+            out[name] = values if len(values) > 1 else values[0]
+        return out
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)

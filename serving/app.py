@@ -29,7 +29,7 @@ from .limits import BodyLimitMiddleware
 from .metrics import Metrics, MetricsMiddleware, RequestMeter
 from .openapi import openapi_document
 from .reload import start_polling
-from .routes import batch, health, interpolate, latent, models, psf, v2
+from .routes import batch, geometry, health, interpolate, latent, models, psf, v2
 from .routes import metrics as metrics_route
 from .security import guarded
 from .settings import Settings, get_settings
@@ -108,7 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.meter = meter = RequestMeter(metrics, RequestsInFlight())
     install_error_handlers(app)
     for router in (health.router, v2.health_router, psf.router, batch.router, interpolate.router, latent.router,
-                   models.router, metrics_route.router, v2.router):
+                   geometry.router, models.router, metrics_route.router, v2.router):
         app.include_router(router)
     # the last added runs first: count and time every request, including those refused for size
     app.add_middleware(BodyLimitMiddleware, limits=settings.limits)

@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from models_store import ConditionError
+from models_store import ConditionError, GeometryUnavailable
 
 from .limits import LimitExceeded, Overloaded
 from .versions import InvalidReference, ModelNotFound, ModelUnavailable
@@ -104,6 +104,10 @@ async def _on_not_found(_: Request, exc: ModelNotFound) -> JSONResponse:
     return JSONResponse(status_code=404, content={"detail": str(exc)})
 
 
+async def _on_no_geometry(_: Request, exc: GeometryUnavailable) -> JSONResponse:
+    return JSONResponse(status_code=404, content={"detail": str(exc)})
+
+
 async def _on_unavailable(_: Request, exc: ModelUnavailable) -> JSONResponse:
     return JSONResponse(status_code=503, content={"detail": str(exc)}, headers={"Retry-After": "30"})
 
@@ -126,5 +130,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(InvalidReference, _on_reference)
     app.add_exception_handler(ModelNotFound, _on_not_found)
     app.add_exception_handler(ModelUnavailable, _on_unavailable)
+    app.add_exception_handler(GeometryUnavailable, _on_no_geometry)
     app.add_exception_handler(LimitExceeded, _on_too_large)
     app.add_exception_handler(Overloaded, _on_overloaded)

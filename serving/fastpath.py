@@ -51,7 +51,7 @@ class PSFFastPath:
             await self.app(scope, receive, send)
             return
         q = plain_psf_request(scope["query_string"])
-        if q is None or q.fmt == "png":
+        if q is None or q.fmt == "png" or q.geometry:
             await self.app(scope, receive, send)
             return
         meter: RequestMeter = self.state.meter

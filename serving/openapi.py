@@ -208,6 +208,7 @@ def _limits(doc: dict[str, Any], limits: Limits) -> None:
     """The server's request-size limits as maxima: conditions per request (every column list, and
     /decode's z), grid cells per side (their product is said in the description) and path steps."""
     maxima = {("/psf/grid", "nx"): limits.max_grid, ("/psf/grid", "ny"): limits.max_grid,
+              ("/distortion", "nx"): limits.max_grid, ("/distortion", "ny"): limits.max_grid,
               ("InterpolateRequest", "steps"): limits.max_steps}
     for owner, name, schema in _properties(doc):
         if (owner, name) in maxima:

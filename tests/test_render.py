@@ -64,12 +64,17 @@ def test_energy_is_conserved() -> None:
 def test_a_flat_image_stays_flat_with_the_models_psfs(trained_store: Path) -> None:
     model = LocalPSFModel.from_store(trained_store, "ci")
     flat = np.full((450, 600, 3), 0.4, dtype=np.float32)  # a quarter of the sensor's resolution
-    out = render(flat, model, depth=3.0, grid=(8, 6), srgb=False)
+    out = render(flat, model, depth=3.0, grid=(8, 6), srgb=False, distortion=False, illumination=False)
     assert out.shape == flat.shape and out.dtype == np.float32
     # PSFs centred on the chief ray whose coma changes across the field move a little light sideways;
     # on the real sensor geometry that is well under 1 %
     deviation = np.abs(out[10:-10, 10:-10] - 0.4).max() / 0.4
     assert deviation < 0.01, f"flat image deviates by {deviation:.2%}"
+    # shaded, the flat field falls off as the served relative illumination (sensor pixels 4x the image's)
+    shaded = render(flat, model, depth=3.0, grid=(8, 6), srgb=False, distortion=False)
+    for row, col in ((225, 300), (20, 20), (430, 580)):
+        light = model.geometry(px=4 * col + 1.5, py=4 * row + 1.5, depth=3.0, wavelength=550.0).illumination[0]
+        assert shaded[row, col, 1] / out[row, col, 1] == pytest.approx(light, rel=0.01)
 
 
 def test_the_blend_has_no_seams_where_tiles_meet() -> None:

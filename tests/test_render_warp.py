@@ -20,20 +20,20 @@ class Grid(NamedTuple):
 def barrel(sensor: tuple[int, int], k: float, nx: int = 17, ny: int = 13) -> Grid:
     """A synthetic lens: chief rays pulled toward the centre by k * r^3 (r in half-diagonals), and
     illumination falling as 1 - 0.3 r^2."""
-    w, h = sensor
-    gx, gy = np.linspace(0, w, nx), np.linspace(0, h, ny)
+    w, h = sensor  # pixel centres 0 .. w - 1 (models_store.sensor); the grid stops short of the edges
+    gx, gy = np.linspace(10, w - 11, nx), np.linspace(8, h - 9, ny)
     ix, iy = np.meshgrid(gx, gy)
-    half = np.hypot(w, h) / 2
-    ux, uy = (ix - w / 2) / half, (iy - h / 2) / half
+    cx, cy, half = (w - 1) / 2, (h - 1) / 2, np.hypot(w, h) / 2
+    ux, uy = (ix - cx) / half, (iy - cy) / half
     r2 = ux**2 + uy**2
     scale = 1 - k * r2
-    return Grid(ix, iy, w / 2 + ux * scale * half, h / 2 + uy * scale * half, 1 - 0.3 * r2)
+    return Grid(ix, iy, cx + ux * scale * half, cy + uy * scale * half, 1 - 0.3 * r2)
 
 
-def test_bilinear_grid_is_exact_for_a_plane() -> None:
+def test_bilinear_grid_is_exact_for_a_plane_inside_and_beyond_it() -> None:
     gx, gy = np.array([0.0, 2.0, 5.0]), np.array([0.0, 1.0, 3.0])
     values = 2 * gx[None, :] - 3 * gy[:, None] + 1
-    x, y = np.array([0.5, 4.0, 3.3]), np.array([2.5, 0.2, 1.7])
+    x, y = np.array([0.5, 4.0, 3.3, -1.0, 6.5]), np.array([2.5, 0.2, 1.7, 4.0, -0.5])
     assert np.allclose(bilinear_grid(values, gx, gy, x, y), 2 * x - 3 * y + 1)
 
 
@@ -44,16 +44,16 @@ def test_a_point_lands_where_its_chief_ray_does_dimmed_by_the_illumination() -> 
     row, col = 30, 290  # near a corner, where barrel distortion moves it by several pixels
     image[row - 1:row + 2, col - 1:col + 2] = 1.0
     out = warp_and_shade(image, geometry, sensor)
-    # where the grid says the ideal point (col + 0.5, row + 0.5) lands, and its illumination
-    ideal_x, ideal_y = np.array([col + 0.5]), np.array([row + 0.5])
+    # where the grid says the ideal point (col, row) lands, and its illumination
+    ideal_x, ideal_y = np.array([float(col)]), np.array([float(row)])
     gx, gy = geometry.ideal_x_px[0], geometry.ideal_y_px[:, 0]
     land_x = bilinear_grid(geometry.x_px, gx, gy, ideal_x, ideal_y)[0]
     land_y = bilinear_grid(geometry.y_px, gx, gy, ideal_x, ideal_y)[0]
     light = bilinear_grid(geometry.illumination, gx, gy, ideal_x, ideal_y)[0]
     rows, cols = np.indices(out.shape)
     total = out.sum()
-    centroid = ((out * (cols + 0.5)).sum() / total, (out * (rows + 0.5)).sum() / total)
-    assert np.hypot(land_x - (col + 0.5), land_y - (row + 0.5)) > 3.0  # the test would see a missing warp
+    centroid = ((out * cols).sum() / total, (out * rows).sum() / total)
+    assert np.hypot(land_x - col, land_y - row) > 3.0  # the test would see a missing warp
     assert np.hypot(centroid[0] - land_x, centroid[1] - land_y) < 0.1, (centroid, (land_x, land_y))
     # energy: 9 pixels' worth, times the illumination, times the local area change of the mapping
     assert 0.8 * 9 * light < total < 1.05 * 9 * light

@@ -10,7 +10,7 @@ import httpx
 import numpy as np
 import pytest
 
-from models_store.wire import npy_bytes
+from models_store.wire import QUERY_COLUMNS, npy_bytes
 from serving.routes.psf import PSFRequest, plain_psf_request
 from tests.conftest import ServerProcess, metric, ready_server
 
@@ -29,7 +29,7 @@ def route_only_server(trained_store: Path, tmp_path_factory: pytest.TempPathFact
 
 
 def _conditions(**given: float) -> dict[str, float | None]:
-    return {**dict.fromkeys(("field", "azimuth", "x", "y", "depth", "wavelength", "focus")), **given}
+    return {**dict.fromkeys(QUERY_COLUMNS), **given}
 
 
 def test_plain_queries_parse_and_unusual_ones_are_handed_over() -> None:
@@ -43,6 +43,7 @@ def test_plain_queries_parse_and_unusual_ones_are_handed_over() -> None:
     assert plain_psf_request(b"field") is None  # no value
     assert plain_psf_request(b"depth=far") is None  # not a number
     assert plain_psf_request(b"depth=1&dtype=float64") is None  # not an offered dtype
+    assert plain_psf_request(b"px=3&py=4&geometry=true") == PSFRequest(_conditions(px=3.0, py=4.0), geometry=True)
 
 
 @pytest.mark.parametrize("fmt", ["npy", "json"])

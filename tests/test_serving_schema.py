@@ -22,6 +22,7 @@ _POSITIVE_REASONS = {
     "/psf": "field, or x and y, is a rule across query parameters, which OpenAPI cannot state",
     "/psf/batch": "columns must have equal lengths (or one value), which JSON Schema cannot state",
     "/latent": "columns must have equal lengths (or one value), which JSON Schema cannot state",
+    "/geometry": "columns must have equal lengths (or one value), which JSON Schema cannot state",
     "/decode": "columns and z must have equal lengths (or one row), which JSON Schema cannot state",
     "/interpolate": "a measured psf needs a finite positive sum, which JSON Schema cannot state",
 }
@@ -36,7 +37,7 @@ _WITH_413 = {
     "negative_data_rejection": ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428",
                                 "429", "5xx"],
 }
-_SIZED = ("/psf/grid", "/psf/batch", "/latent", "/decode", "/interpolate")
+_SIZED = ("/psf/grid", "/distortion", "/psf/batch", "/latent", "/geometry", "/decode", "/interpolate")
 
 
 def _toml_list(values: list[str]) -> str:

@@ -16,11 +16,14 @@ from typing import Any, cast
 import numpy as np
 
 from .._arrays import PSFArray, PSFMeta, with_meta
+from .._exceptions import NotFoundError
 from ._blur import blur
 from ._color import is_torch, linear_to_srgb, srgb_to_linear
 from ._kernels import resample_kernels
+from ._warp import Warp
 
 DEFAULT_GRID = (16, 12)
+DISTORTION_GRID = (33, 25)  # points of the distortion and illumination grid (smooth: interpolated between)
 # one wavelength per channel inside the band every shipped model is trained on (450-650 nm)
 DEFAULT_RGB_NM = (620.0, 550.0, 470.0)
 Spectrum = float | Sequence[tuple[float, float]]
@@ -101,11 +104,55 @@ def _pitch_factors(source: Any, meta: PSFMeta | None, height: int, width: int,
     return 1000.0 * sensor_w / width / meta.pixel_pitch_um, 1000.0 * sensor_h / height / meta.pixel_pitch_um
 
 
+def _lens_geometry(source: Any, depth: float, spectra: list[list[tuple[float, float]]], focus: float | None,
+                   model: str | None, version: int | str | None, wanted: tuple[bool | None, bool | None],
+                   shape: tuple[int, int]) -> tuple[Warp, list[np.ndarray] | None] | None:
+    """The warp of an image of ``shape`` at ``depth`` and each channel's illumination [H, W], as ``wanted``
+    (distortion, illumination: True, False, or None = when the model has a geometry table); None if neither."""
+    if wanted == (False, False):
+        return None
+    nx, ny = DISTORTION_GRID
+    try:
+        per_wavelength = {w: source.distortion(nx, ny, depth=depth, wavelength=w, focus=focus, model=model,
+                                               version=version)
+                          for w in sorted({w for spectrum in spectra for w, _ in spectrum})}
+    except NotFoundError:
+        if True in wanted:
+            raise
+        return None  # a version published before geometry tables: render as before
+    any_geometry = next(iter(per_wavelength.values()))
+    sensor = source.model(model, version=version)["lens"]["sensor_resolution"]
+    # the chief ray is the primary wavelength's at every wavelength (lateral colour is inside the kernels)
+    warp = Warp(any_geometry, shape, (int(sensor[0]), int(sensor[1])), warp=wanted[0] is not False)
+    if wanted[1] is False:
+        return warp, None
+    lights = {w: warp.light(g.illumination) for w, g in per_wavelength.items()}
+    return warp, [np.sum([weight * lights[w] for w, weight in spectrum], axis=0) for spectrum in spectra]
+
+
+def _warped(layer: Any, geometry: tuple[Warp, list[np.ndarray] | None]) -> Any:
+    warp, light = geometry
+    array = layer.detach().cpu().numpy() if is_torch(layer) else np.asarray(layer)
+    out = warp.apply(array)
+    if light is not None:
+        out = out * (light[0] if out.ndim == 2 else np.stack(light, axis=-1))
+    if is_torch(layer):
+        import torch
+
+        return torch.as_tensor(out, dtype=layer.dtype, device=layer.device)
+    return out.astype(array.dtype if array.dtype.kind == "f" else np.float32, copy=False)
+
+
 def render(image: Any, source: Any, *, depth: float | None = None, depth_map: Any = None, layers: int = 6,
            wavelengths: Sequence[Spectrum] | None = None, grid: tuple[int, int] = DEFAULT_GRID, srgb: bool = True,
            focus: float | None = None, model: str | None = None, version: int | str | None = None,
-           pixel_pitch_um: float | None = None, padding: str = "reflect", backend: str | None = None) -> Any:
+           pixel_pitch_um: float | None = None, padding: str = "reflect", backend: str | None = None,
+           distortion: bool | None = None, illumination: bool | None = None) -> Any:
     """The image as the lens would form it: [H, W] or [H, W, C] in, the same shape and type out.
+
+    Each layer is warped by the lens's distortion (the chief rays' landing points), shaded by its relative
+    illumination, then blurred. ``distortion`` / ``illumination``: True (the model must have a geometry
+    table), False (off), or None (the default: on when the model has one).
 
     ``depth`` [m] for a flat scene, or ``depth_map`` [H, W] in metres (inside the model's trained depth
     range; clip it first) cut into ``layers``. ``wavelengths``: one per channel, each a wavelength [nm]
@@ -138,6 +185,10 @@ def render(image: Any, source: Any, *, depth: float | None = None, depth_map: An
         fx, fy = factors
         kernels = np.asarray(psfs) if np.isclose(fx, 1.0) and np.isclose(fy, 1.0) else resample_kernels(psfs, fx, fy)
         layer = linear if masks is None else linear * _like(masks[index], linear, len(shape))
+        geometry = _lens_geometry(source, float(layer_depth), spectra, focus, model, version,
+                                  (distortion, illumination), (shape[0], shape[1]))
+        if geometry is not None:
+            layer = _warped(layer, geometry)
         blurred = blur(layer, kernels, padding=padding, backend=backend)
         out = blurred if out is None else out + blurred
     return linear_to_srgb(out) if srgb else out

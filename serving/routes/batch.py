@@ -7,10 +7,13 @@ from functools import partial
 
 from fastapi import APIRouter, Response
 
+from models_store import image_geometry
+from models_store.wire import geometry_fields
+
 from ..deps import ServerDep
 from ..encoding import respond
 from ..limits import check_size
-from .params import ArrayFormatQuery, Conditions, DTypeQuery, npy_responses
+from .params import ArrayFormatQuery, Conditions, DTypeQuery, GeometryQuery, npy_responses
 
 router = APIRouter(tags=["psf"])
 
@@ -22,6 +25,7 @@ async def post_batch(
     server: ServerDep,
     fmt: ArrayFormatQuery = "npy",
     dtype: DTypeQuery = "float32",
+    geometry: GeometryQuery = "false",
 ) -> Response:
     check_size("conditions", body.rows(), server.settings.max_batch, "PSF_MAX_BATCH")
     onnx = await server.model(body.model, body.version)
@@ -31,4 +35,5 @@ async def post_batch(
     psfs = server.cache.get(key)
     if psfs is None:
         psfs = await server.cache.compute(key, partial(server.batcher.psf, onnx, condition, azimuth))
-    return await respond(onnx, psfs, fmt, server.limits, dtype=dtype)
+    extra = geometry_fields(image_geometry(onnx.manifest, **body.query())) if geometry == "true" else None
+    return await respond(onnx, psfs, fmt, server.limits, dtype=dtype, extra=extra)

@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from models_store.wire import DEFAULT_DTYPE, LIMIT_HEADERS, MODEL_HEADERS, NPY_MEDIA_TYPE, QUERY_COLUMNS, DType
+from models_store.wire import (
+    DEFAULT_DTYPE,
+    GEOMETRY_FIELDS,
+    GEOMETRY_HEADERS,
+    LIMIT_HEADERS,
+    MODEL_HEADERS,
+    NPY_MEDIA_TYPE,
+    QUERY_COLUMNS,
+    DType,
+)
 
 from ..encoding import ArrayFormat, Format
 
 RANGES = "within the model's trained range (see GET /models/{name})"
+GeometryFlag = Literal["true", "false"]
+GEOMETRY_FLAG: Any = Field(default="false", description="true: the answer also carries where the chief ray "
+                           "lands, its distortion and the relative illumination there (headers "
+                           f"{', '.join(GEOMETRY_HEADERS)}; JSON fields {', '.join(GEOMETRY_FIELDS)}); about 0.5 ms "
+                           "more per answer")
 DESCRIPTIONS = {
     "field": "image height as a fraction of the sensor half-diagonal, 0 (on axis) to 1 (corner) [1]; "
              f"give it or x and y; {RANGES}",
@@ -20,6 +34,10 @@ DESCRIPTIONS = {
                "only with field",
     "x": "horizontal sensor position as a fraction of the half-width, -1..1 [1]; with y, instead of field",
     "y": "vertical sensor position as a fraction of the half-height, -1..1 [1]; with x, instead of field",
+    "x_mm": "horizontal sensor position [mm] from the optical axis (+x right); with y_mm, instead of field",
+    "y_mm": "vertical sensor position [mm] from the optical axis (+y up); with x_mm, instead of field",
+    "px": "sensor column [px] on the model's pixel grid, 0 = centre of the leftmost pixel; with py, instead of field",
+    "py": "sensor row [px] on the model's pixel grid, 0 = centre of the top pixel (rows grow downward); with px",
     "depth": f"object distance [m], {RANGES}; required",
     "wavelength": f"wavelength [nm], {RANGES}; required",
     "focus": f"focus distance [m]; only for models trained over a focus range, {RANGES}",
@@ -40,6 +58,8 @@ ArrayFormatQuery = Annotated[ArrayFormat, Query(alias="format", description="npy
                                                 "default) or json")]
 _FORMATS = "json, npy (.npy bytes, float32 unless dtype says otherwise) or png (a preview for people)"
 DTypeQuery = Annotated[DType, Query(description=DTYPE_DESCRIPTION)]
+GeometryQuery = Annotated[GeometryFlag, Query(description="true: JSON answers also carry each PSF's chief-ray "
+                                              "position, distortion and relative illumination (lists)")]
 
 
 def _dtype() -> Any:
@@ -64,27 +84,31 @@ def numbers_only(value: Any) -> Any:
     return value
 
 
-def _described(name: str) -> Any:
+def described(name: str) -> Any:
     return Field(default=None, description=DESCRIPTIONS[name])
 
 
 class ModelChoice(BaseModel):
     """Which model and version answer (every route takes them)."""
 
-    model: str | None = _described("model")
-    version: str | int | None = _described("version")
+    model: str | None = described("model")
+    version: str | int | None = described("version")
 
 
 class Position(BaseModel):
     """One condition: a sensor position, depth, wavelength (and focus), as scalars."""
 
-    field: float | None = _described("field")
-    azimuth: float | None = _described("azimuth")
-    x: float | None = _described("x")
-    y: float | None = _described("y")
-    depth: float | None = _described("depth")
-    wavelength: float | None = _described("wavelength")
-    focus: float | None = _described("focus")
+    field: float | None = described("field")
+    azimuth: float | None = described("azimuth")
+    x: float | None = described("x")
+    y: float | None = described("y")
+    x_mm: float | None = described("x_mm")
+    y_mm: float | None = described("y_mm")
+    px: float | None = described("px")
+    py: float | None = described("py")
+    depth: float | None = described("depth")
+    wavelength: float | None = described("wavelength")
+    focus: float | None = described("focus")
 
     _given = field_validator(*COLUMNS, mode="before")(_not_null)
 
@@ -100,6 +124,7 @@ class PSFQuery(Position, ModelChoice):
 
     fmt: Format = Field(default="json", alias="format", description=_FORMATS + "; default json")
     dtype: DType = _dtype()
+    geometry: GeometryFlag = GEOMETRY_FLAG
 
 
 class GridQuery(ModelChoice):
@@ -114,10 +139,11 @@ class GridQuery(ModelChoice):
     ny: int = Field(json_schema_extra={"minimum": 1},
                     description="tiles down; tile j is centred at y = 1 - (2j + 1) / ny [1] (row 0 is the "
                     "top, +y)")
-    depth: float | None = _described("depth")
-    wavelength: float | None = _described("wavelength")
-    focus: float | None = _described("focus")
+    depth: float | None = described("depth")
+    wavelength: float | None = described("wavelength")
+    focus: float | None = described("focus")
     fmt: Format = Field(default="npy", alias="format", description=_FORMATS + "; default npy [ny, nx, k, k]")
+    geometry: GeometryFlag = GEOMETRY_FLAG
     dtype: DType = _dtype()
 
 
@@ -179,6 +205,10 @@ class Conditions(ModelChoice):
     azimuth: Column = _column("azimuth")
     x: Column = _column("x")
     y: Column = _column("y")
+    x_mm: Column = _column("x_mm")
+    y_mm: Column = _column("y_mm")
+    px: Column = _column("px")
+    py: Column = _column("py")
     depth: Column = _column("depth")
     wavelength: Column = _column("wavelength")
     focus: Column = _column("focus")

@@ -17,8 +17,9 @@ import numpy as np
 from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 
+from models_store import distortion_grid, image_geometry
 from models_store.engine import OnnxModel
-from models_store.wire import DTYPES, DType
+from models_store.wire import DTYPES, DType, geometry_fields, geometry_headers
 
 from ..deps import Server, ServerDep, parse_query, query_parameters
 from ..encoding import Format, respond
@@ -29,7 +30,7 @@ router = APIRouter(tags=["psf"])
 
 Query = dict[str, float | None]
 _NAMES = frozenset(field.alias or name for name, field in PSFQuery.model_fields.items())
-_CHOICES: dict[str, tuple[str, ...]] = {"format": get_args(Format), "dtype": DTYPES}
+_CHOICES: dict[str, tuple[str, ...]] = {"format": get_args(Format), "dtype": DTYPES, "geometry": ("true", "false")}
 
 
 class PSFRequest(NamedTuple):
@@ -40,6 +41,7 @@ class PSFRequest(NamedTuple):
     version: str | None = None
     fmt: Format = "json"
     dtype: DType = "float32"
+    geometry: bool = False  # the chief ray, distortion and illumination too (the route answers it)
 
 
 class QueryError(ValueError):
@@ -93,7 +95,7 @@ def read_psf_query(raw: bytes) -> PSFRequest:
     if errors:
         raise QueryError(errors)
     return PSFRequest(query, params.get("model"), params.get("version"), choices.get("format", "json"),  # type: ignore[arg-type]
-                      choices.get("dtype", "float32"))
+                      choices.get("dtype", "float32"), choices.get("geometry") == "true")
 
 
 def plain_psf_request(raw: bytes) -> PSFRequest | None:
@@ -133,7 +135,12 @@ async def get_psf(request: Request, server: ServerDep) -> Response:
     q = psf_request(request)
     onnx = await server.model(q.model, q.version)
     psf = await psf_answer(server, onnx, q.query)
-    return await respond(onnx, psf, q.fmt, server.limits, dtype=q.dtype)
+    if not q.geometry:
+        return await respond(onnx, psf, q.fmt, server.limits, dtype=q.dtype)
+    where = image_geometry(onnx.manifest, **q.query)
+    response = await respond(onnx, psf, q.fmt, server.limits, dtype=q.dtype, extra=geometry_fields(where, 0))
+    response.headers.update(geometry_headers(where))
+    return response
 
 
 @router.get("/psf/grid", responses=npy_responses("[ny, nx, k, k]", png=True),
@@ -152,4 +159,8 @@ async def get_grid(request: Request, server: ServerDep) -> Response:
             return psfs.reshape(q.ny, q.nx, onnx.kernel_size, onnx.kernel_size)
 
         grid = await server.cache.compute(key, compute)
-    return await respond(onnx, grid, q.fmt, server.limits, dtype=q.dtype)
+    extra = None
+    if q.geometry == "true":
+        extra = geometry_fields(distortion_grid(onnx.manifest, q.nx, q.ny, depth=q.depth, wavelength=q.wavelength,
+                                                focus=q.focus))
+    return await respond(onnx, grid, q.fmt, server.limits, dtype=q.dtype, extra=extra)
