@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -199,6 +199,19 @@ def metric(text: str, name: str, **labels: str) -> float:
 
     return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
                if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()))
+
+
+def wait_until(what: str, done: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Poll ``done`` until it is true (events are ordered by what the server reports, not by sleeping)."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.02)
+
+
+def requests_in_flight(url: str) -> float:
+    """Requests the server is answering, not counting the /metrics request that asks."""
+    return metric(httpx.get(url + "/metrics").text, "psf_http_requests_in_flight") - 1
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -16,7 +15,7 @@ import numpy as np
 import pytest
 
 from models_store.engine import OnnxModel
-from tests.conftest import ServerProcess, load_npy, metric, ready_server
+from tests.conftest import ServerProcess, load_npy, metric, ready_server, requests_in_flight, wait_until
 
 QUEUE = 8
 SETTINGS = {  # a 300 ms window makes merging certain; the limits must fit under the queue
@@ -45,7 +44,7 @@ def request_in_flight(server: ServerProcess) -> Iterator[None]:
             f"Content-Length: {len(body)}\r\n\r\n").encode()
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
         sock.sendall(head + body[:5])
-        time.sleep(0.2)  # let the server take it in
+        wait_until("the server takes it in", lambda: requests_in_flight(server.url) >= 1)
         yield
         sock.sendall(body[5:])
         assert sock.recv(64).startswith(b"HTTP/1.1 200"), "the held request failed"

@@ -13,7 +13,7 @@ import httpx
 import numpy as np
 
 from models_store.engine import OnnxModel
-from tests.conftest import ServerProcess, load_npy, metric
+from tests.conftest import ServerProcess, load_npy, metric, requests_in_flight, wait_until
 
 BODY = {"field": [0.1, 0.4, 0.9], "azimuth": [0.0, 45.0, 200.0], "depth": 10.0, "wavelength": 550.0}
 
@@ -40,9 +40,9 @@ def test_shutdown_finishes_the_request_in_flight(trained_store: Path, local_mode
             f"Content-Length: {len(body)}\r\n\r\n").encode()
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
         sock.sendall(head + body[:10])  # the request has begun; its body is still coming
-        time.sleep(0.5)
+        wait_until("the server is answering the request", lambda: requests_in_flight(server.url) >= 1)
         server.proc.send_signal(signal.SIGTERM)
-        time.sleep(1.0)
+        wait_until("the server begins to drain", lambda: "Waiting for connections to close" in server.output())
         assert server.proc.poll() is None, "the server quit with a request in flight"
         sock.sendall(body[10:])
         status, payload = read_response(sock)
