@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import torch
 
 from models_store import LensInfo, sha256_file
 
-from .diffraction import OpticsDecision, decide_for_lens, diffracted_psf
+from .diffraction import OpticsDecision, cache_tag, decide_for_lens, diffracted_psf
 from .lens_formats.build import load
 from .prescription import LensFileError, read_lens, require_pixel_grid
 
@@ -50,6 +51,9 @@ class LensTracer:
         self.device = pick_device(device)
         self.sensor_res = None if sensor_res is None else [int(v) for v in sensor_res]
         self.sensor_diagonal_mm = sensor_diagonal_mm
+        # what else decides the traced lens besides the file (caches key on it: cache_identity)
+        self.lens_options = {"sensor_diagonal_mm": sensor_diagonal_mm, "glasses": dict(sorted((glasses or {}).items())),
+                             "allow_mismatch": allow_mismatch}
         built = load(read_lens(self.lens_file), sensor_res=sensor_res, sensor_diagonal_mm=sensor_diagonal_mm,
                      glasses=glasses, allow_mismatch=allow_mismatch, device=self.device)
         self.lens, self.facts = built.lens, built.facts
@@ -79,6 +83,13 @@ class LensTracer:
                      allow_mismatch=cfg.lens.allow_mismatch)
         tracer.set_optics(cfg.data.optics, cfg.conditions.wavelength.max)
         return tracer
+
+    def cache_identity(self) -> bytes:
+        """The lens as traced, for the keys of every cache of traced PSFs (probe, bank, reference): the file's
+        bytes, focus, pixel grid, the lens options that change the optics, and the PSF physics."""
+        options = {k: v for k, v in self.lens_options.items() if v}  # the options set
+        state = [self.focus_m, self.sensor_res, *([options] if options else [])]
+        return self.lens_file.read_bytes() + json.dumps(state, sort_keys=True).encode() + cache_tag(self)
 
     def info(self) -> LensInfo:
         lens = self.lens

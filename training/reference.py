@@ -16,7 +16,6 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .config import ConditionsConfig
-from .diffraction import cache_tag
 from .raytrace import LensTracer
 
 DEFAULT_CACHE = Path(".cache") / "references"
@@ -42,12 +41,9 @@ def held_out_grid(ranges: ConditionsConfig, n_field: int = 4, n_depth: int = 4, 
 
 
 def _key(tracer: LensTracer, conditions: np.ndarray, ks: int, rays: int, repeats: int, columns) -> str:
-    digest = hashlib.sha256()
-    digest.update(tracer.lens_file.read_bytes())
-    digest.update(json.dumps([tracer.focus_m, ks, rays, repeats, list(columns or tracer.columns)]
-                             + ([tracer.sensor_res] if tracer.sensor_res else [])).encode())
+    digest = hashlib.sha256(tracer.cache_identity())
+    digest.update(json.dumps([ks, rays, repeats, list(columns or tracer.columns)]).encode())
     digest.update(np.ascontiguousarray(conditions, dtype=np.float64).tobytes())
-    digest.update(cache_tag(tracer))
     return digest.hexdigest()[:20]
 
 

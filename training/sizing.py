@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 
 from .config import AUTO_TRAINING_SPP, ConfigError, RunConfig
-from .diffraction import cache_tag
 from .probe import (
     KERNEL_MARGIN,
     MIN_ENERGY_KEPT,
@@ -68,11 +67,9 @@ class Sizing:
 
 
 def _probe_key(tracer: LensTracer, grid: np.ndarray, spp: int) -> str:
-    digest = hashlib.sha256(tracer.lens_file.read_bytes())
-    diagonal = getattr(tracer, "sensor_diagonal_mm", None)  # appended only when set: older caches keep their keys
-    digest.update(json.dumps([tracer.focus_m, tracer.sensor_res, spp, 2, *([diagonal] if diagonal else [])]).encode())
+    digest = hashlib.sha256(tracer.cache_identity())
+    digest.update(json.dumps([spp, 2]).encode())
     digest.update(np.ascontiguousarray(grid, dtype=np.float64).tobytes())
-    digest.update(cache_tag(tracer))
     return digest.hexdigest()[:20]
 
 

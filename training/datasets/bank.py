@@ -18,16 +18,14 @@ from safetensors.numpy import load_file, save_file
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from ..diffraction import cache_tag
 from ..raytrace import LensTracer
 from .sampling import mirror_average, on_meridian, training_conditions
 
 
 def bank_key(tracer: LensTracer, conditions: np.ndarray, ks: int, spp: int) -> str:
-    digest = hashlib.sha256(tracer.lens_file.read_bytes())
-    digest.update(json.dumps([tracer.focus_m, ks, spp] + ([tracer.sensor_res] if tracer.sensor_res else [])).encode())
+    digest = hashlib.sha256(tracer.cache_identity())
+    digest.update(json.dumps([ks, spp]).encode())
     digest.update(np.ascontiguousarray(conditions, dtype=np.float64).tobytes())
-    digest.update(cache_tag(tracer))
     return digest.hexdigest()[:20]
 
 
