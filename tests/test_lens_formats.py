@@ -128,3 +128,19 @@ def test_inspect_probes_a_design_for_another_band_over_its_own_wavelengths(tmp_p
     assert any("the lens file's own band" in s for s in report["said"])
     assert {p["wavelength"] for p in report["points"]} == {915.0, 920.0, 925.0}
     assert report["lens"]["primary_wavelength_nm"] == pytest.approx(920.0)
+
+
+def test_a_fit_of_a_design_for_another_band_trains_on_its_own_band_unless_the_config_says(tmp_path):
+    from training.band import with_file_band
+    from training.config import load_config
+
+    nir = TRIPLET.replace("FTYP 0 0 3 3", "FTYP 0 0 3 1").replace("WAVM 1 0.4861327 1", "WAVM 1 0.92 1")
+    path = write(tmp_path / "nir.zmx", nir.replace("PWAV 2", "PWAV 1"))
+    base = ["name=nir", f"lens.file={path}", "lens.sensor_res=[1200,900]"]  # conditions.wavelength left out
+    cfg, note = with_file_band(load_config(None, base))
+    assert (cfg.conditions.wavelength.min, cfg.conditions.wavelength.max) == (915.0, 925.0)
+    assert note is not None and "the lens file's own band" in note and "conditions.wavelength" in note
+    said = load_config(None, [*base, "conditions.wavelength={min: 900, max: 950}"])
+    assert with_file_band(said) == (said, None)  # the config's own range is obeyed
+    visible = load_config("configs/ci.yml")
+    assert with_file_band(visible) == (visible, None)

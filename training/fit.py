@@ -25,6 +25,7 @@ from safetensors.torch import save_file
 
 from models_store import KernelSizing, Store, StoreError, TrainingSummary, default_store_root
 
+from .band import with_file_band
 from .config import ConfigError, RunConfig, load_config
 from .distributed import decided_by_main, init_processes, per_rank, use_cpu, weights_digest
 from .evaluate import evaluate
@@ -207,7 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("accelerate").setLevel(logging.WARNING)  # one line per saved file is noise
     try:
-        cfg = load_config(args.config, args.overrides)
+        cfg, band = with_file_band(load_config(args.config, args.overrides))
+        if band:
+            log.info(band)
         store = Store(args.store)
         if args.validate_only:
             result = validate_only(cfg, args.validate_only, store, Path(args.out) if args.out else None)

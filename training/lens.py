@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .band import band_note, file_band
 from .config import ConfigError, RunConfig, load_config
 from .diffraction import OPTICS
 from .lens_formats.build import load
@@ -34,22 +35,6 @@ from .raytrace import LensTracer
 from .sizing import probe_for, resolve
 
 DEFAULT_KERNELS = (32, 64, 128)
-DEFAULT_BAND = (450.0, 650.0)  # conditions.wavelength's default
-
-
-def file_band(path: str) -> tuple[float, float] | None:
-    """The lens file's own wavelength band when its primary wavelength lies outside the default band."""
-    try:
-        desc = read_lens(path)
-    except LensFileError:
-        return None
-    waves, primary = desc.wavelengths_nm, desc.primary_nm
-    if not waves or primary is None or DEFAULT_BAND[0] <= primary <= DEFAULT_BAND[1]:
-        return None
-    lo, hi = min(waves), max(waves)
-    return (lo - 5.0, hi + 5.0) if hi - lo < 10.0 else (lo, hi)
-
-
 def inspect_config(args: argparse.Namespace, said: list[str]) -> RunConfig:
     overrides = [f"lens.file={args.lens}", "data.kernel_size=auto", "data.spp=auto", "validation.spp=auto",
                  "evaluation.rays=auto", "evaluation.window=auto"]
@@ -72,9 +57,7 @@ def inspect_config(args: argparse.Namespace, said: list[str]) -> RunConfig:
     band = file_band(args.lens) if wavelength is None and args.config is None else None
     if band is not None:
         wavelength = band
-        lo, hi = DEFAULT_BAND
-        said.append(f"wavelength range {band[0]:g}-{band[1]:g} nm: the lens file's own band (its primary wavelength "
-                    f"lies outside the default {lo:g}-{hi:g} nm; --wavelength MIN MAX sets another)")
+        said.append(band_note(band, "--wavelength MIN MAX"))
     for key, value in (("field", args.field), ("depth", args.depth), ("wavelength", wavelength),
                        ("focus", args.focus_range)):
         if value is not None:
