@@ -60,7 +60,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     batcher = Batcher(metrics, app.state.meter.in_flight, enabled=settings.microbatch, max_rows=settings.microbatch_max,
                       max_delay_s=settings.microbatch_delay_ms / 1000, max_pending=settings.max_queue,
                       retry_after_s=settings.retry_after_s, threads=settings.compute_threads)
-    app.state.server = Server(settings, registry, batcher, AnswerCache(settings.cache_bytes, metrics), metrics)
+    cache = AnswerCache(settings.cache_bytes, metrics, admit_after=settings.cache_admit_after)
+    app.state.server = Server(settings, registry, batcher, cache, metrics)
     poller = start_polling(registry, settings.reload_interval_s)
     lag_watch, gc_watch = asyncio.get_running_loop().create_task(watch_loop(metrics)), GCWatch(metrics)
     gc_watch.install()

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
         default=2.0, ge=0, description="longest wait for more queries to merge, only while other requests "
         "are on their way (an idle server answers at once)")
     cache_mb: float = Field(default=256.0, ge=0, description="LRU cache of answers for repeated queries [MiB]; 0 = off")
+    cache_admit_after: int = Field(default=2, ge=1, le=2, description="an answer is kept from the time its query "
+                                   "is asked this often: 2 (the default) keeps queries asked once from churning "
+                                   "the cache, 1 keeps every answer")
     reload_interval_s: float = Field(default=2.0, ge=0, description="how often the store is checked for new "
                                      "versions and moved aliases [s]; 0 = never (load at start only)")
     # -- limits -----------------------------------------------------------------------------------

@@ -20,16 +20,16 @@ GOOD = {"field": 0.5, "depth": 10.0, "wavelength": 550.0}
 
 def test_a_repeated_grid_is_answered_from_the_cache(http: httpx.Client) -> None:
     params = {"nx": 5, "ny": 1, "depth": 7.25, "wavelength": 555.5}  # asked by no other test
-    before = http.get("/metrics").text
-    first = load_npy(http.get("/psf/grid", params=params))
-    middle = http.get("/metrics").text
-    second = load_npy(http.get("/psf/grid", params=params))
-    after = http.get("/metrics").text
-    np.testing.assert_array_equal(first, second)
-    hits = [metric(t, "psf_cache_lookups_total", result="hit") for t in (before, middle, after)]
-    misses = [metric(t, "psf_cache_lookups_total", result="miss") for t in (before, middle, after)]
-    assert (misses[1] - misses[0], hits[1] - hits[0]) == (1, 0)  # first ask: computed
-    assert (misses[2] - misses[1], hits[2] - hits[1]) == (0, 1)  # second ask: from the cache
+    texts, answers = [http.get("/metrics").text], []
+    for _ in range(3):
+        answers.append(load_npy(http.get("/psf/grid", params=params)))
+        texts.append(http.get("/metrics").text)
+    assert all(np.array_equal(answers[0], a) for a in answers[1:])
+    hits = [metric(t, "psf_cache_lookups_total", result="hit") for t in texts]
+    misses = [metric(t, "psf_cache_lookups_total", result="miss") for t in texts]
+    steps = [(misses[i + 1] - misses[i], hits[i + 1] - hits[i]) for i in range(3)]
+    # first ask: computed and remembered; second: computed again and kept (PSF_CACHE_ADMIT_AFTER=2); third: kept
+    assert steps == [(1, 0), (1, 0), (0, 1)]
 
 
 def test_metrics_expose_the_named_series(http: httpx.Client, local_model: OnnxModel) -> None:

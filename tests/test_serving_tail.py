@@ -94,3 +94,29 @@ def test_the_server_reports_loop_lag_gc_pauses_and_computations(http: httpx.Clie
 
 def test_the_event_loop_is_asyncio_by_default() -> None:
     assert Settings().loop == "asyncio"  # uvloop left sockets unread for seconds under load (README, Load)
+
+
+def test_answers_are_kept_from_their_second_asking_and_a_sweep_keeps_none() -> None:
+    async def main() -> tuple[list[int], int, int]:
+        cache, computed = AnswerCache(1 << 20), []
+
+        def compute(i: int):
+            async def answer() -> np.ndarray:
+                computed.append(i)
+                return np.full((4, 4), float(i), np.float32)
+            return answer
+
+        held = []
+        for _ in range(3):  # the same question three times: computed twice, then from the cache
+            if cache.get("again") is None:
+                await cache.compute("again", compute(-1))
+            held.append(len(cache))
+        for i in range(500):  # a sweep of questions asked once: nothing kept, the kept answer stays
+            await cache.compute(("sweep", i), compute(i))
+        kept_after_sweep = len(cache)
+        everything = AnswerCache(1 << 20, admit_after=1)
+        await everything.compute("once", compute(0))
+        return held, kept_after_sweep, len(everything)
+
+    held, kept_after_sweep, admit_all = asyncio.run(main())
+    assert held == [0, 1, 1] and kept_after_sweep == 1 and admit_all == 1
