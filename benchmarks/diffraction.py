@@ -61,14 +61,14 @@ class _GridPupil:
     sum becomes a quadrature (no Monte-Carlo speckle), and the chief ray is the lattice's centre point."""
 
     def __init__(self, lens, across: int) -> None:
-        self.lens, self.across = lens, across
+        self.lens, self.across = lens, across | 1  # odd: the centre point is the chief ray
 
     def rays(self) -> int:
         return len(_disc_grid(self.across))
 
     def _sample_circle(self, r, z, shape):
         *lead, n = shape
-        across = self.across | 1
+        across = self.across
         while len(_disc_grid(across)) < n:
             across += 2
         pts = _disc_grid(across)

@@ -1,23 +1,30 @@
-"""Render a test chart with a stored surrogate and check it against DeepLens's own PSF-map rendering.
+"""Render a test chart with a stored surrogate and check it against DeepLens's own renderings of it.
 
-    python -m examples.render_chart --store /tmp/store --model cooke-quickstart [--depth 5] [--grid 16x12]
+    python -m examples.render_chart --store DIR --model NAME [--depth 5] [--max-width 400] [--spp 512] [--out DIR]
 
-Three comparisons at the lens's full sensor resolution, the same grid and kernel size, the same
-channel wavelengths, all in linear light (PSNR over the whole frame, peak 1):
-  A  clients.blur vs DeepLens ``conv_psf_map`` (what ``GeoLens.render(method="psf_map")`` convolves
-     with), both fed the same ray-traced PSF grid: isolates the rendering method (blended vs blocks);
-  B  clients.render with the surrogate's PSF grid vs DeepLens with the ray-traced grid: the whole path;
-  C  (--full-deeplens) B's image vs ``GeoLens.render(method="psf_map")`` as shipped, which also warps
-     the chart by the lens distortion and places its PSFs on its own grid.
-Prints PSNR and timings, and writes a PNG with the chart, both renders, their difference and the
-PSF grid. Uses DeepLens and training.raytrace for the reference: an example, not part of clients.
+One flat chart at ``--depth``, three images, all in linear light:
+  reference   DeepLens ``GeoLens.render_raytracing(vignetting=True)``: rays from every sensor pixel traced
+              back to the chart (distortion, vignetting and blur as ray tracing gives them), the ground truth;
+  clients     ``clients.render``: warp by the served distortion, shade by the served relative illumination,
+              blur with the surrogate's PSF grid;
+  psf_map     DeepLens ``GeoLens.render(method="psf_map")``: its distortion warp, then block convolution with
+              its own ray-traced PSF grid (no illumination).
+PSNR (peak 1) and SSIM over the whole frame, each image against the reference, plus clients against psf_map,
+and two diagnostics: clients.render fed DeepLens's ray-traced PSF grid (the surrogate's share of the error)
+and with distortion and illumination off. No half-pixel shift: see ALIGNMENT (checked by a shifted row).
+
+Ray tracing every pixel is slow on a CPU, so the comparison runs on the model's sensor grid divided by an
+integer factor (``--max-width``): the same sensor and field, a coarser pixel pitch; clients.render resamples
+its kernels to that pitch and DeepLens traces at it. Writes under ``--out``: the three images (sRGB PNG and
+linear ``images.npz``), ``comparison.png`` with difference maps, ``figures.json`` and ``figures.md``;
+``--reuse-reference`` takes the (slow) ray-traced reference from an earlier run with the same settings.
+Uses DeepLens and training.raytrace for the references: an example, not part of clients.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
+import json
 import sys
 import time
 from pathlib import Path
@@ -25,14 +32,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from clients import DEFAULT_RGB_NM, LocalPSFModel, blur, grid_positions, linear_to_srgb, render
+from clients import DEFAULT_RGB_NM, LocalPSFModel, render
+from examples import deeplens_reference as deeplens
 from examples.chart import test_chart
+from examples.image_metrics import mse_psnr, psnr, registration, save_figure, save_png, shifted, ssim, write_figures
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return float(10 * np.log10(1.0 / np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)))
+ALIGNMENT = ("none: DeepLens samples output pixel (i, j) half a pixel right of and below its centre, but it also "
+             "places chart pixel (i, j) half a pixel right of and below, so an ideal lens maps chart pixel (i, j) "
+             "onto output pixel (i, j) and the two offsets cancel up to the lens's distortion slope over half a "
+             "pixel; the half-pixel-shifted reference is reported beside it")
 
 
 def timed(fn, *args, **kwargs):
@@ -41,123 +50,148 @@ def timed(fn, *args, **kwargs):
     return out, time.perf_counter() - start
 
 
-def traced_grid(lens, nx: int, ny: int, depth_m: float, wavelengths: tuple[float, ...], ks: int,
-                spp: int) -> np.ndarray:
-    """DeepLens PSFs at the tile centres clients use, [ny, nx, C, ks, ks] (row 0 = image +y)."""
-    x, y = grid_positions(nx, ny)
-    gx, gy = np.meshgrid(x, y)
-    points = torch.tensor(np.stack([gx.ravel(), gy.ravel(), np.full(gx.size, -1000.0 * depth_m)], -1),
-                          dtype=torch.float32)
-    channels = []
-    with torch.no_grad():
-        for wavelength in wavelengths:
-            psfs = [lens.psf(points=chunk, wvln=wavelength / 1000.0, ks=ks, spp=spp, recenter=True)
-                    for chunk in torch.split(points, 32)]
-            channels.append(torch.cat(psfs).reshape(ny, nx, ks, ks).numpy())
-    return np.stack(channels, axis=2).astype(np.float32)
-
-
-def deeplens_blocks(chart: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    from deeplens.imgsim.psf import conv_psf_map
-
-    with torch.no_grad():
-        out = conv_psf_map(torch.from_numpy(chart).permute(2, 0, 1)[None], torch.from_numpy(grid))
-    return out[0].permute(1, 2, 0).numpy()
-
-
-def deeplens_full(lens, chart: np.ndarray, depth_m: float, nx: int, ny: int, ks: int, spp: int,
-                  wavelengths: tuple[float, ...]) -> np.ndarray:
-    lens.wvln_rgb = [w / 1000.0 for w in wavelengths]
-    with torch.no_grad():
-        out = lens.render(torch.from_numpy(chart).permute(2, 0, 1)[None], depth=-1000.0 * depth_m, method="psf_map",
-                          psf_grid=(nx, ny), psf_ks=ks, psf_spp=spp)
-    return out[0].permute(1, 2, 0).numpy()
-
-
-def save_figure(path: Path, chart: np.ndarray, ours: np.ndarray, theirs: np.ndarray, grid: np.ndarray,
-                title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ny, nx, _, k, _ = grid.shape
-    peak = grid[:, :, 1].max(axis=(-2, -1), keepdims=True)  # green channel, each kernel to its own peak
-    mosaic = (grid[:, :, 1] / peak).transpose(0, 2, 1, 3).reshape(ny * k, nx * k)
-    h, w = chart.shape[:2]
-    crop = (slice(h // 20, h // 20 + h // 6), slice(w // 20, w // 20 + w // 6))  # top-left corner, 1:1
-    panels = [("test chart (sRGB)", linear_to_srgb(chart)), ("ours: surrogate PSF grid", linear_to_srgb(ours)),
-              ("DeepLens conv_psf_map: ray-traced grid", linear_to_srgb(theirs)),
-              ("|ours - DeepLens| x 10", np.clip(10 * np.abs(ours - theirs), 0, 1)),
-              ("corner crop, chart", linear_to_srgb(chart[crop])), ("corner crop, ours", linear_to_srgb(ours[crop])),
-              ("corner crop, DeepLens", linear_to_srgb(theirs[crop])),
-              (f"surrogate PSF grid {nx}x{ny}, green, each to its peak", mosaic)]
-    fig, axes = plt.subplots(2, 4, figsize=(20, 8.5))
-    for ax, (name, img) in zip(axes.ravel(), panels):
-        ax.imshow(img, cmap="magma" if img.ndim == 2 else None, interpolation="nearest")
-        ax.set_title(name, fontsize=10)
-        ax.axis("off")
-    fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m examples.render_chart", description=__doc__.split("\n")[0])
     parser.add_argument("--store", required=True, help="model store folder")
     parser.add_argument("--model", required=True, help="model name in the store")
     parser.add_argument("--version", default="latest")
     parser.add_argument("--depth", type=float, default=5.0, help="object distance of the flat chart [m]")
-    parser.add_argument("--grid", default="16x12", help="PSF grid NXxNY (both renderers)")
-    parser.add_argument("--spp", type=int, default=16384, help="rays per ray-traced PSF")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (DeepLens and the torch backend)")
-    parser.add_argument("--full-deeplens", action="store_true", help="also run GeoLens.render(method='psf_map')")
-    parser.add_argument("--out", default="render_chart.png", help="PNG to write")
-    args = parser.parse_args(argv)
+    parser.add_argument("--grid", default="16x12", help="PSF grid NXxNY (clients.render and DeepLens psf_map)")
+    parser.add_argument("--max-width", type=int, default=400,
+                        help="columns of the comparison's pixel grid at most: the sensor grid divided by the "
+                        "smallest integer factor that gets there (the sensor grid itself if it is narrower)")
+    parser.add_argument("--spp", type=int, default=512, help="rays per pixel of the ray-traced reference")
+    parser.add_argument("--psf-spp", type=int, default=16384, help="rays per PSF of DeepLens's psf_map")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (DeepLens)")
+    parser.add_argument("--out", default="render_chart", help="folder for the images and figures")
+    parser.add_argument("--reuse-reference", action="store_true",
+                        help="take the ray-traced reference from an earlier run's --out if its settings match")
+    return parser.parse_args(argv)
+
+
+def earlier_reference(out: Path, settings: dict, spp: int) -> deeplens.Reference | None:
+    """The reference an earlier run wrote under ``out`` with the same settings and ray count, if any."""
+    try:
+        figures = json.loads((out / "figures.json").read_text())
+        image = np.load(out / "images.npz")["reference"]
+    except (OSError, KeyError, ValueError):
+        return None
+    saved = figures["reference"]
+    if figures["settings"] != settings or saved["spp"] < spp:
+        return None
+    return deeplens.Reference(image=image, noise_mse=10 ** (-saved["noise_psnr_db"] / 10),
+                              halves_psnr=saved["halves_psnr_db"], axis_fraction=saved["axis_fraction"],
+                              spp=saved["spp"], seconds=saved["seconds"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     torch.set_num_threads(args.threads)
     nx, ny = (int(v) for v in args.grid.lower().split("x"))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
 
     model = LocalPSFModel.from_store(args.store, args.model, args.version)
     manifest = model.model(model.meta.model, version=model.meta.version)
-    lens_info, ks = manifest["lens"], manifest["kernel_size"]
-    width, height = lens_info["sensor_resolution"]
-    wavelengths = DEFAULT_RGB_NM
-    from training.raytrace import LensTracer
+    if manifest.get("geometry") is None:
+        raise SystemExit(f"{model.meta.model}@{model.meta.version} has no geometry table (published before "
+                         "distortion and illumination were served): refit it with the current training code")
+    lens_info, ks = manifest["lens"], int(manifest["kernel_size"])
+    sensor_res = tuple(int(v) for v in lens_info["sensor_resolution"])
+    factor = deeplens.reduction_factor(sensor_res, args.max_width)
+    width, height = sensor_res[0] // factor, sensor_res[1] // factor
+    pitch_um = lens_info["pixel_pitch_um"] * factor
+    wavelengths = tuple(DEFAULT_RGB_NM)
+    reference_nm = float(manifest["geometry"]["reference_wavelength_nm"])
+    name = f"{model.meta.model}@{model.meta.version}"
+    print(f"{name}: chart at {args.depth} m on {width} x {height} px ({pitch_um:.1f} um: the sensor grid "
+          f"{sensor_res[0]} x {sensor_res[1]} / {factor}), grid {nx}x{ny}, kernel {ks} px at the sensor pitch, "
+          f"wavelengths {wavelengths} nm, optics {lens_info.get('optics')}, {args.threads} torch thread(s)")
 
-    with contextlib.redirect_stdout(io.StringIO()):
-        tracer = LensTracer(ROOT / "lenses" / lens_info["file"], focus_m=lens_info["focus_m"],
-                            sensor_res=tuple(lens_info["sensor_resolution"]))  # a .zmx carries no pixel grid
+    lens = deeplens.reduced_lens(ROOT / "lenses" / lens_info["file"], lens_info["focus_m"], sensor_res, factor)
     chart = test_chart(width, height)
-    print(f"{model.meta.model}@{model.meta.version}: {width}x{height} chart at {args.depth} m, grid {nx}x{ny}, "
-          f"kernel {ks}, wavelengths {wavelengths} nm, {args.threads} torch thread(s)")
+    seconds: dict[str, float] = {}
+    # the surrogate: the image spans the sensor, so clients.render resamples the kernels to the coarser pitch
+    ours, seconds["clients.render"] = timed(render, chart, model, depth=args.depth, grid=(nx, ny), srgb=False,
+                                            wavelengths=wavelengths)
+    blur_only, seconds["clients.render, blur only"] = timed(
+        render, chart, model, depth=args.depth, grid=(nx, ny), srgb=False, wavelengths=wavelengths,
+        distortion=False, illumination=False)
+    print(f"clients.render {seconds['clients.render']:.2f} s", flush=True)
+    map_ks = deeplens.psf_map_kernel(ks, factor)
+    settings = {"depth_m": args.depth, "width": width, "height": height, "factor": factor, "pixel_pitch_um": pitch_um,
+                "grid": [nx, ny], "kernel_size": ks, "psf_map_kernel": map_ks, "psf_map_spp": args.psf_spp,
+                "wavelengths_nm": list(wavelengths), "seed": args.seed}
+    ref = earlier_reference(out, settings, args.spp) if args.reuse_reference else None
+    if ref is None:
+        print(f"ray tracing the reference ({args.spp} rays per pixel) ...", flush=True)
+        ref, seconds["DeepLens render_raytracing"] = timed(
+            deeplens.raytraced, lens, chart, args.depth, wavelengths, spp=args.spp, reference_nm=reference_nm,
+            seed=args.seed)
+    else:
+        print(f"reference taken from {out}/images.npz ({ref.spp} rays per pixel, {ref.seconds:.0f} s to trace)")
+    traced_source = deeplens.TracedGrid(lens, model, ks=map_ks, spp=args.psf_spp, seed=args.seed)
+    ours_traced, seconds["clients.render, DeepLens PSF grid"] = timed(
+        render, chart, traced_source, depth=args.depth, grid=(nx, ny), srgb=False, wavelengths=wavelengths,
+        model=model.meta.model, version=model.meta.version)  # its kernels carry no model name
+    theirs, seconds["DeepLens render(psf_map)"] = timed(
+        deeplens.psf_map, lens, chart, args.depth, wavelengths, grid=(nx, ny), ks=map_ks, spp=args.psf_spp,
+        seed=args.seed)
 
-    surrogate_grid, t_grid_sur = timed(lambda: np.stack([model.psf_grid(nx, ny, depth=args.depth, wavelength=w)
-                                                         for w in wavelengths], axis=2))
-    traced, t_grid_ray = timed(traced_grid, tracer.lens, nx, ny, args.depth, wavelengths, ks, args.spp)
-    theirs, t_deeplens = timed(deeplens_blocks, chart, traced)
-    ours_traced, t_numpy = timed(blur, chart, traced)
-    _, t_torch = timed(blur, chart, traced, backend="torch")
-    ours, t_render = timed(render, chart, model, depth=args.depth, grid=(nx, ny), srgb=False, wavelengths=wavelengths)
+    truth = ref.image
+    rows = [{"image": "clients.render (warp + shade + blur)", "against": "ray-traced", "key": "clients"},
+            {"image": "DeepLens render(psf_map)", "against": "ray-traced", "key": "psf_map"},
+            {"image": "clients.render, DeepLens's ray-traced PSF grid (served geometry)", "against": "ray-traced",
+             "key": "traced_grid"},
+            {"image": "clients.render, blur only (distortion=False, illumination=False)", "against": "ray-traced",
+             "key": "blur_only"},
+            {"image": "the chart itself (no lens)", "against": "ray-traced", "key": "chart"},
+            {"image": "clients.render", "against": "DeepLens render(psf_map)", "key": "clients_vs_psf_map"}]
+    images = {"clients": ours, "psf_map": theirs, "traced_grid": ours_traced, "blur_only": blur_only, "chart": chart}
+    for row in rows:
+        a = ours if row["key"] == "clients_vs_psf_map" else images[row["key"]]
+        b = theirs if row["key"] == "clients_vs_psf_map" else truth
+        row["psnr_db"], row["ssim"] = psnr(a, b), ssim(a, b)
+    # the reference shifted by the half pixel sensor.py describes: a check of the alignment, not the figure
+    half = shifted(truth, -0.5, -0.5)
+    rows.append({"image": "clients.render", "against": "ray-traced, shifted half a pixel left and up (check)",
+                 "key": "clients_vs_shifted", "psnr_db": psnr(ours, half), "ssim": ssim(ours, half)})
+    dx, dy = registration(truth, ours)
 
-    print(f"A  same ray-traced grid, ours vs DeepLens conv_psf_map:    PSNR {psnr(ours_traced, theirs):6.2f} dB")
-    print(f"B  ours on the surrogate vs DeepLens on ray tracing:       PSNR {psnr(ours, theirs):6.2f} dB")
-    print(f"   (reference: blurred vs unblurred chart                  PSNR {psnr(chart, theirs):6.2f} dB)")
-    l1 = np.abs(surrogate_grid - traced).sum(axis=(-2, -1)).mean()
-    print(f"   surrogate grid vs ray-traced grid: mean L1 per PSF {l1:.3f}")
-    if args.full_deeplens:
-        full, t_full = timed(deeplens_full, tracer.lens, chart, args.depth, nx, ny, ks, args.spp, wavelengths)
-        print(f"C  ours (surrogate) vs GeoLens.render(psf_map) as shipped: PSNR {psnr(ours, full):6.2f} dB "
-              f"({t_full:.1f} s incl. its ray tracing and distortion warp)")
-    print(f"PSF grid ({3 * nx * ny} PSFs): surrogate {t_grid_sur:.3f} s, DeepLens ray tracing {t_grid_ray:.1f} s "
-          f"({args.spp} rays each)")
-    print(f"blur: clients numpy {t_numpy:.2f} s, clients torch {t_torch:.2f} s, DeepLens conv_psf_map "
-          f"{t_deeplens:.2f} s; clients.render end to end on the surrogate {t_render:.2f} s")
-    save_figure(Path(args.out), chart, ours, theirs, surrogate_grid,
-                f"{model.meta.model}@{model.meta.version}, depth {args.depth} m, grid {nx}x{ny}, kernel {ks}: "
-                f"PSNR ours(surrogate) vs DeepLens(ray-traced) {psnr(ours, theirs):.2f} dB, "
-                f"same grid {psnr(ours_traced, theirs):.2f} dB")
-    print(f"wrote {args.out}")
+    figures = {
+        "model": name, "lens": lens_info["file"], "optics": lens_info.get("optics"),
+        "settings": settings,
+        "reference": {"spp": ref.spp, "halves_psnr_db": ref.halves_psnr, "noise_psnr_db": mse_psnr(ref.noise_mse),
+                      "axis_fraction": ref.axis_fraction,
+                      "served_axis_fraction": manifest["geometry"]["illumination_axis"],
+                      "seconds": ref.seconds},
+        "alignment": ALIGNMENT, "registration_px": [dx, dy], "table": rows, "seconds": seconds,
+        "targets": {"clients_psnr_at_least_40_db": rows[0]["psnr_db"] >= 40.0,
+                    "clients_beats_psf_map": rows[0]["psnr_db"] > rows[1]["psnr_db"]},
+    }
+    print(f"\n{'image':<68} {'against':<24} {'PSNR dB':>8} {'SSIM':>7}")
+    for row in rows:
+        print(f"{row['image']:<68} {row['against'][:24]:<24} {row['psnr_db']:8.2f} {row['ssim']:7.4f}")
+    print(f"reference: {ref.spp} rays per pixel, half vs half {ref.halves_psnr:.2f} dB -> own noise "
+          f"{mse_psnr(ref.noise_mse):.2f} dB PSNR; on-axis ray fraction {ref.axis_fraction:.4f} (served "
+          f"{manifest['geometry']['illumination_axis']})")
+    print(f"registration of clients.render to the reference: dx {dx:+.3f} px, dy {dy:+.3f} px")
+    print("seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in seconds.items()))
+
+    for key, image in (("reference_raytraced", truth), ("clients_render", ours), ("deeplens_psf_map", theirs)):
+        save_png(out / f"{key}.png", image)
+    np.savez_compressed(out / "images.npz", chart=chart, reference=truth, clients=ours, psf_map=theirs)
+    save_figure(out / "comparison.png", [
+        ("DeepLens render_raytracing (reference)", truth), ("clients.render", ours),
+        ("DeepLens render(psf_map)", theirs),
+        ("the chart", chart), ("|clients - reference| x 10, green", np.abs(ours - truth)[..., 1] * 10),
+        ("|psf_map - reference| x 10, green", np.abs(theirs - truth)[..., 1] * 10)],
+        f"{name}, {args.depth} m, {width}x{height}: clients {rows[0]['psnr_db']:.2f} dB, "
+        f"DeepLens psf_map {rows[1]['psnr_db']:.2f} dB against DeepLens ray tracing ({ref.spp} spp)")
+    write_figures(out, figures)
+    print(f"wrote {out}/: reference_raytraced.png, clients_render.png, deeplens_psf_map.png, comparison.png, "
+          "images.npz, figures.json, figures.md")
     return 0
 
 

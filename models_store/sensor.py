@@ -16,8 +16,10 @@ normalised frame scaled to millimetres: a DeepLens object point with normalised 
   ``((cols - 1) / 2, (rows - 1) / 2)``. The pitch is ``sensor_size_mm / sensor_resolution`` per axis.
 
 DeepLens's ray-traced renderer (``render_raytracing``, without ``sub_pixel``) samples its output pixel
-``(i, j)`` at ``(px, py) = (j + 0.5, i + 0.5)``, the pixel's lower-right corner: half a pixel right of and
-below the centre this frame uses. A comparison against it should shift by that half pixel.
+``(i, j)`` at ``(px, py) = (j + 0.5, i + 0.5)``, the pixel's lower-right corner, half a pixel right of and
+below the centre this frame uses; but it also reads its input image at that corner, so the two offsets
+cancel and its render lines up with this frame unshifted (``examples/render_chart``: registration within
+0.02 px; shifting by half a pixel drops its PSNR from 32 to 16 dB).
 
 Only numpy: the server, the embedded client and training convert with these functions.
 """

@@ -256,8 +256,10 @@ def test_evaluation_card_reports_energy_outside_the_kernel(wide, tmp_path):
 @pytest.mark.slow
 def test_lens_inspect_reports_and_recommends(tmp_path):
     png = tmp_path / "extent.png"
+    # geometric optics: the ray spread alone (with diffraction, auto here, the Airy pattern widens the kernel)
     proc = run_cli("-m", "training.lens", "inspect", PHONE, "--sensor-res", "640", "480", "--focus", "1.5",
                    "--depth", "0.5", "20", "--kernel", "32", "--probe-spp", "4096", "--png", str(png), "--json",
+                   "--optics", "geometric",
                    timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(proc.stdout)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from dataclasses import field as dataclass_field
 
 import numpy as np
 import torch
@@ -141,6 +142,8 @@ class LensProbe:
     points: list[ProbePoint]
     offsets: list[tuple[np.ndarray, np.ndarray]]
     spp: int
+    _footprints: dict[int, tuple[np.ndarray, np.ndarray]] = dataclass_field(default_factory=dict, repr=False,
+                                                                           compare=False)
 
     def footprint(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """Point ``i``'s ray offsets as the served PSF spreads them: with diffraction, each ray moved by an
@@ -149,8 +152,10 @@ class LensProbe:
         airy = self.points[i].airy_px
         if not airy:
             return dx, dy
-        jx, jy = airy_offsets(len(dx), airy, seed=i)
-        return dx + jx, dy + jy
+        if i not in self._footprints:
+            jx, jy = airy_offsets(len(dx), airy, seed=i)
+            self._footprints[i] = (dx + jx, dy + jy)
+        return self._footprints[i]
 
     def kept(self, ks: int) -> np.ndarray:
         return np.array([kept_fraction(*self.footprint(i), ks) for i in range(len(self.offsets))])

@@ -124,7 +124,7 @@ class LensTracer:
         pts = self.points(np.atleast_1d(field), np.atleast_1d(depth_m), azimuth_deg)
         with torch.random.fork_rng(devices=[] if self.device == "cpu" else None):
             torch.manual_seed(int(self._seeds.integers(2**62)))
-            if self.optics == "diffraction":  # the Airy pattern of the working f-number (changes with focus)
+            if self.optics == "diffraction":  # wave optics (training/wave.py), deterministic: spp does not apply
                 out = diffracted_psf(self.lens, pts, float(wavelength_nm), ks=ks, spp=spp)
             else:
                 out = self.lens.psf(pts, wvln=float(wavelength_nm) / 1000.0, ks=ks, spp=spp, recenter=True)

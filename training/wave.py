@@ -98,10 +98,9 @@ def fraunhofer_psf(a: np.ndarray, b: np.ndarray, wave: np.ndarray, *, ks: int, w
     grid = (np.arange(m) - m // 2) * da
     cols = np.nonzero((grid >= a.min() - da) & (grid <= a.max() + da))[0]
     rows = np.nonzero((grid >= b.min() - da) & (grid <= b.max() + da))[0]
-    ga, gb = np.meshgrid(grid[cols], grid[rows])
-    inside = CloughTocher2DInterpolator(np.stack([a, b], axis=1), wave)(ga, gb)
+    inside = CloughTocher2DInterpolator(np.stack([a, b], axis=1), wave)(*np.meshgrid(grid[cols], grid[rows]))
     pupil = np.zeros((m, m), dtype=np.complex128)
-    block = np.zeros(ga.shape, dtype=np.complex128)
+    block = np.zeros(inside.shape, dtype=np.complex128)
     ok = ~np.isnan(inside)
     block[ok] = np.exp(2j * np.pi * inside[ok] / lam)
     pupil[np.ix_(rows, cols)] = block
