@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(args.threads)
 
-    from . import http_api, limits, psfnet, raytrace, report, surrogate
+    from . import http_api, machine_limits, psfnet, raytrace, report, surrogate
     from .fixtures import BenchError, load
     from .profiles import FULL, QUICK, SMOKE
 
@@ -98,9 +98,10 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             result["benchmark"].setdefault("section_seconds", {})[name] = round(time.perf_counter() - start, 1)
 
-    lim = section("limits", lambda: limits.measure(profile.bandwidth_mib, profile.matmul_n, profile.repeats))
+    lim = section("limits", lambda: machine_limits.measure(profile.bandwidth_mib, profile.matmul_n, profile.repeats))
     if lim:
-        lim["flops"] = {f"{g}.onnx": limits.onnx_flops(bench.folder / m.graphs[g].file) for g in ("psf", "decoder")}
+        lim["flops"] = {f"{g}.onnx": machine_limits.onnx_flops(bench.folder / m.graphs[g].file)
+                        for g in ("psf", "decoder")}
         result["limits"] = lim
     result["raytrace"] = section("raytrace", lambda: raytrace.run(bench)) or []
     result["psfnet"] = section("psfnet", lambda: psfnet.run(bench)) or []
@@ -115,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     result["http"] = section("http", lambda: http_api.run(bench))
 
     if lim:
-        limits.annotate(report.all_rows(result), lim)
+        machine_limits.annotate(report.all_rows(result), lim)
     result["targets"] = report.targets(result)
     result["benchmark"]["duration_s"] = round(time.perf_counter() - started, 1)
     paths = report.write(result, args.out)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from benchmarks.decoder_data import synthetic_psfs, window_for
+from training.registry import NETWORKS
 
 from .conftest import run_cli
 
@@ -33,7 +34,7 @@ def test_decoder_bench_writes_every_candidate(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((out / "decoders.json").read_text())
     (case,) = report["cases"]
-    assert [r["network"] for r in case["candidates"]] == ["mlp_basis", "conv_transpose", "pixel_shuffle", "separable"]
+    assert [r["network"] for r in case["candidates"]] == NETWORKS.names()  # every registered network
     for row in case["candidates"]:
         for key in ("rel_l1_mean", "onnx_psfs_per_s", "params_decoder", "steps", "train_cpu_s"):
             assert positive(row[key]), (row["network"], key)

@@ -23,8 +23,9 @@ DOUBLET_CFG = "configs/achromat-quickstart.yml"  # 9 um pixels, f/5
 
 @pytest.fixture(scope="module")
 def phone():
-    """The phone lens twice: as its config resolves (auto: diffraction) and forced geometric."""
-    cfg = load_config(PHONE_CFG)
+    """The phone lens twice: with data.optics auto (diffraction) and forced geometric (the quick-start
+    config's own choice, for speed)."""
+    cfg = load_config(PHONE_CFG, ["data.optics=auto"])
     wave = LensTracer.for_run(cfg, seed=1)
     geo = LensTracer.for_run(load_config(PHONE_CFG, ["data.optics=geometric"]), seed=2)
     return cfg, wave, geo
@@ -102,7 +103,7 @@ def test_near_axis_the_diffracted_psf_matches_deeplens_wave_optics(phone, field,
 def test_kernel_sizing_includes_the_airy_extent(phone):
     ranges = ["conditions.field.max=0.3", "conditions.depth.min=1.0", "conditions.depth.max=3.0",
               "data.probe_spp=4096"]
-    cfg = load_config(PHONE_CFG, ranges)
+    cfg = load_config(PHONE_CFG, [*ranges, "data.optics=auto"])
     geo_cfg = load_config(PHONE_CFG, [*ranges, "data.optics=geometric"])
     _, wave, geo = phone
     probes = {name: probe_for(c, t, cache_dir=None) for name, c, t in (("wave", cfg, wave), ("geo", geo_cfg, geo))}
