@@ -118,7 +118,7 @@ class V2:
         return Call("POST", path, lambda r: [_infer_answer(r)[1][n] for n in outputs], content=body,
                     headers=headers)
 
-    # -- the methods (clients._methods.Transport) -----------------------------------------------
+    # -- the methods (clients._methods.Backend) -------------------------------------------------
     def probe(self, which: str) -> Plan[bool]:
         """``health`` (/v2/health/live) or ``ready`` (/v2/health/ready): answered now, False on any error."""
         try:
