@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from .manifest import Manifest
-from .wire import tile_centres
+from .sensor import SensorFrame
+from .wire import POSITION_UNITS, tile_centres
 
 DEFAULT_AZIMUTH = 90.0
 # ranges every model shares: sensor fractions, and azimuth in degrees (the trained ranges are per manifest)
@@ -67,9 +68,6 @@ def _check_range(name: str, arr: np.ndarray, lo: float, hi: float, unit: str) ->
 def _fractions(manifest: Manifest, x: Any, y: Any, **units: Any) -> tuple[Any, Any]:
     """The image position as fractions ``(x, y)``: given as such, or converted from millimetres or pixels
     (one pair at most; :data:`models_store.wire.POSITION_UNITS`)."""
-    from .sensor import SensorFrame
-    from .wire import POSITION_UNITS
-
     given = [(a, b) for a, b in POSITION_UNITS.items() if (x if a == "x" else units[a]) is not None
              or (y if b == "y" else units[b]) is not None]
     if len(given) > 1:
@@ -143,11 +141,8 @@ def resolve_conditions(
         xs, ys = _as_column("x", x, n), _as_column("y", y, n)
         _check_range("x", xs, *FIXED_RANGES["x"], "")
         _check_range("y", ys, *FIXED_RANGES["y"], "")
-        px = xs * lens.sensor_size_mm[0] / 2
-        py = ys * lens.sensor_size_mm[1] / 2
-        field_arr = np.hypot(px, py) / lens.half_diagonal_mm
-        az = np.degrees(np.arctan2(py, px))
-        az = np.where(field_arr > 0, az, DEFAULT_AZIMUTH)
+        frame = SensorFrame.of(lens)
+        field_arr, az = frame.mm_to_field(*frame.fraction_to_mm(xs, ys), on_axis_azimuth=DEFAULT_AZIMUTH)
     else:
         if field is None:
             trained = next((f" in [{c.min:g}, {c.max:g}]" for c in manifest.conditions if c.name == "field"), "")

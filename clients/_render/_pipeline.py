@@ -9,14 +9,14 @@ layers summed (no occlusion: fine for smooth depth, too soft across sharp depth 
 
 from __future__ import annotations
 
+import functools
 import inspect
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import numpy as np
 
 from .._arrays import PSFArray, PSFMeta, with_meta
-from .._exceptions import NotFoundError
 from ._blur import blur
 from ._color import is_torch, linear_to_srgb, srgb_to_linear
 from ._kernels import resample_kernels
@@ -93,35 +93,31 @@ def depth_layers(depth_map: np.ndarray, layers: int) -> tuple[np.ndarray, np.nda
     return 1.0 / disparities, weights
 
 
-def _pitch_factors(source: Any, meta: PSFMeta | None, height: int, width: int,
+def _pitch_factors(manifest: Callable[[], dict[str, Any]], meta: PSFMeta | None, height: int, width: int,
                    pixel_pitch_um: float | None) -> tuple[float, float]:
     """Image pixel pitch over PSF pixel pitch, per axis (the image spans the sensor unless told)."""
     if meta is None or meta.pixel_pitch_um is None:
         return 1.0, 1.0
     if pixel_pitch_um is not None:
         return pixel_pitch_um / meta.pixel_pitch_um, pixel_pitch_um / meta.pixel_pitch_um
-    sensor_w, sensor_h = source.model(meta.model, version=meta.version)["lens"]["sensor_size_mm"]
+    sensor_w, sensor_h = manifest()["lens"]["sensor_size_mm"]
     return 1000.0 * sensor_w / width / meta.pixel_pitch_um, 1000.0 * sensor_h / height / meta.pixel_pitch_um
 
 
-def _lens_geometry(source: Any, depth: float, spectra: list[list[tuple[float, float]]], focus: float | None,
-                   model: str | None, version: int | str | None, wanted: tuple[bool | None, bool | None],
+def _lens_geometry(source: Any, manifest: Callable[[], dict[str, Any]], depth: float,
+                   spectra: list[list[tuple[float, float]]], focus: float | None, model: str | None,
+                   version: int | str | None, wanted: tuple[bool | None, bool | None],
                    shape: tuple[int, int]) -> tuple[Warp, list[np.ndarray] | None] | None:
     """The warp of an image of ``shape`` at ``depth`` and each channel's illumination [H, W], as ``wanted``
     (distortion, illumination: True, False, or None = when the model has a geometry table); None if neither."""
-    if wanted == (False, False):
-        return None
+    if wanted == (False, False) or (True not in wanted and manifest().get("geometry") is None):
+        return None  # nothing asked, or a version published before geometry tables: render as before
     nx, ny = DISTORTION_GRID
-    try:
-        per_wavelength = {w: source.distortion(nx, ny, depth=depth, wavelength=w, focus=focus, model=model,
-                                               version=version)
-                          for w in sorted({w for spectrum in spectra for w, _ in spectrum})}
-    except NotFoundError:
-        if True in wanted:
-            raise
-        return None  # a version published before geometry tables: render as before
+    per_wavelength = {w: source.distortion(nx, ny, depth=depth, wavelength=w, focus=focus, model=model,
+                                           version=version)  # NotFoundError when asked of a version without one
+                      for w in sorted({w for spectrum in spectra for w, _ in spectrum})}
     any_geometry = next(iter(per_wavelength.values()))
-    sensor = source.model(model, version=version)["lens"]["sensor_resolution"]
+    sensor = manifest()["lens"]["sensor_resolution"]
     # the chief ray is the primary wavelength's at every wavelength (lateral colour is inside the kernels)
     warp = Warp(any_geometry, shape, (int(sensor[0]), int(sensor[1])), warp=wanted[0] is not False)
     if wanted[1] is False:
@@ -176,16 +172,18 @@ def render(image: Any, source: Any, *, depth: float | None = None, depth_map: An
         depths, masks = np.array([float(cast(float, depth))]), None  # depth is given when depth_map is not
     linear = srgb_to_linear(image) if srgb else image
     out, factors = None, None
+    # the version's manifest, asked once (after the first grid has pinned model and version)
+    manifest = functools.cache(lambda: source.model(model, version=version))
     for index, layer_depth in enumerate(depths):
         psfs = fetch_psf_grid(source, grid[0], grid[1], depth=float(layer_depth), wavelengths=spectra, focus=focus,
                               model=model, version=version)
         if psfs.meta is not None:
             model, version = psfs.meta.model, psfs.meta.version
-        factors = factors or _pitch_factors(source, psfs.meta, shape[0], shape[1], pixel_pitch_um)
+        factors = factors or _pitch_factors(manifest, psfs.meta, shape[0], shape[1], pixel_pitch_um)
         fx, fy = factors
         kernels = np.asarray(psfs) if np.isclose(fx, 1.0) and np.isclose(fy, 1.0) else resample_kernels(psfs, fx, fy)
         layer = linear if masks is None else linear * _like(masks[index], linear, len(shape))
-        geometry = _lens_geometry(source, float(layer_depth), spectra, focus, model, version,
+        geometry = _lens_geometry(source, manifest, float(layer_depth), spectra, focus, model, version,
                                   (distortion, illumination), (shape[0], shape[1]))
         if geometry is not None:
             layer = _warped(layer, geometry)
